@@ -1,0 +1,93 @@
+"""Atomic writes: nothing half-written on disk.
+
+Files are written to a temporary name in the same folder and renamed into place; folders likewise.
+
+Example:
+    >>> import tempfile, os
+    >>> d = tempfile.mkdtemp()
+    >>> with atomic_path(os.path.join(d, "a.txt")) as tmp:
+    ...     _ = open(tmp, "w").write("hi")
+    >>> open(os.path.join(d, "a.txt")).read()
+    'hi'
+"""
+import contextlib
+import json
+import os
+import shutil
+import tempfile
+
+from .errors import TFCompressError
+
+
+def ensure_dir(path, what="output folder"):
+    """Create folder ``path`` (and parents); a clear error if it is a file or cannot be made."""
+    path = os.fspath(path)
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise TFCompressError(f"{what} {path!r} is a file, not a folder: choose another path")
+    try:
+        os.makedirs(path, exist_ok=True)
+    except OSError as e:
+        raise TFCompressError(f"cannot create {what} {path!r}: {e.strerror}") from None
+    if not os.access(path, os.W_OK):
+        raise TFCompressError(f"{what} {path!r} is not writable: choose another path")
+    return path
+
+
+@contextlib.contextmanager
+def atomic_path(path, *, is_dir=False):
+    """Yield a temporary path beside ``path``; on success rename it to ``path``, else remove it."""
+    path = os.fspath(path)
+    parent = ensure_dir(os.path.dirname(os.path.abspath(path)))
+    base = os.path.basename(path)
+    if is_dir:
+        tmp = tempfile.mkdtemp(prefix=f".{base}.", suffix=".tmp", dir=parent)
+    else:
+        fd, tmp = tempfile.mkstemp(prefix=f".{base}.", suffix=".tmp", dir=parent)
+        os.close(fd)
+    try:
+        yield tmp
+        if is_dir and os.path.isdir(path):
+            shutil.rmtree(path)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.isdir(tmp):
+            shutil.rmtree(tmp, ignore_errors=True)
+        elif os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+def write_bytes(path, data):
+    """Write ``data`` to ``path`` atomically."""
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as f:
+            f.write(data)
+    return path
+
+
+def write_text(path, text):
+    """Write ``text`` (UTF-8) to ``path`` atomically."""
+    return write_bytes(path, text.encode("utf-8"))
+
+
+def write_json(path, obj):
+    """Write ``obj`` as indented JSON to ``path`` atomically (NaN written as null)."""
+    return write_text(path, json.dumps(_jsonable(obj), indent=2, allow_nan=False) + "\n")
+
+
+def _jsonable(obj):
+    import math
+
+    import numpy as np
+
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return _jsonable(obj.tolist())
+    if isinstance(obj, np.generic):
+        obj = obj.item()
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    return obj

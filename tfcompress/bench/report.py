@@ -1,0 +1,383 @@
+"""A comparison table of compression stages, saved as Markdown, CSV, JSON and a self-contained HTML page.
+
+Each row is one stage (teacher, student, pruned, int8, ...) with whatever columns were measured.
+Markdown and HTML show friendly numbers (sizes in KB/MB, microseconds with one decimal, AUC with four);
+CSV and JSON keep the raw values.
+
+Plots use matplotlib's Agg renderer through ``matplotlib.figure.Figure`` (pyplot is never imported, so
+a notebook's backend is left alone) and are written atomically as PNG.
+
+Example:
+    >>> import tempfile
+    >>> from tfcompress.bench.report import Report
+    >>> r = Report([{"name": "teacher", "size_bytes": 2_000_000, "auc": 0.81234},
+    ...             {"name": "int8", "size_bytes": 400_000, "auc": 0.80871}], title="demo")
+    >>> print(r.to_markdown().splitlines()[2])
+    | name | size_bytes | auc |
+    >>> paths = r.save(tempfile.mkdtemp())
+    >>> sorted(paths)
+    ['csv', 'html', 'json', 'md']
+"""
+import base64
+import html
+import io
+import math
+import os
+
+import numpy as np
+import pandas as pd
+
+from .._io import ensure_dir, write_bytes, write_json, write_text
+from ..errors import TFCompressError
+
+__all__ = ["Report", "format_value", "pareto_front", "pareto_plot", "latency_plot", "sparsity_plot"]
+
+
+# ---------------------------------------------------------------------------------------------------
+# Number formatting
+
+
+def _human_bytes(n):
+    n = float(n)
+    for unit, size in (("GB", 1024 ** 3), ("MB", 1024 ** 2), ("KB", 1024)):
+        if abs(n) >= size:
+            return f"{n / size:.2f} {unit}"
+    return f"{n:.0f} B"
+
+
+def _is_missing(value):
+    if value is None or value is pd.NA:
+        return True
+    try:
+        return bool(isinstance(value, (float, np.floating)) and math.isnan(value))
+    except TypeError:
+        return False
+
+
+_METRIC_WORDS = {"acc", "hit", "rate", "rmse", "sparsity", "diff", "lo", "hi", "delta", "mean"}
+
+
+def format_value(column, value):
+    """Format one table cell for humans, choosing the format from the column name.
+
+    ``*bytes*`` -> KB/MB, ``*_us`` -> one decimal, ``*auc*`` / ``*ndcg*`` / ``*logloss*`` etc. -> four
+    decimals, other floats -> four significant digits, missing -> ``-``.
+
+    Example:
+        >>> format_value("size_bytes", 1_572_864), format_value("p50_us", 12.345), format_value("auc", 0.5)
+        ('1.50 MB', '12.3', '0.5000')
+    """
+    if _is_missing(value):
+        return "-"
+    name = str(column).lower()
+    if isinstance(value, (bool, np.bool_)):
+        return str(bool(value))
+    if isinstance(value, (int, float, np.integer, np.floating)):
+        if "bytes" in name:
+            return _human_bytes(value)
+        if name.endswith("_us") or name.endswith("_ms"):
+            return f"{float(value):.1f}"
+        if isinstance(value, (int, np.integer)):
+            return f"{int(value):,}"
+        if set(name.replace("@", "_").split("_")) & _METRIC_WORDS or any(
+                key in name for key in ("auc", "ndcg", "loss", "recall", "accuracy")):
+            return f"{float(value):.4f}"
+        if "per_s" in name:
+            return f"{float(value):,.0f}"
+        return f"{float(value):.4g}"
+    return str(value)
+
+
+def _cells(frame):
+    """The frame as a list of rows of formatted strings (header first)."""
+    header = [str(c) for c in frame.columns]
+    body = [[format_value(c, v) for c, v in zip(frame.columns, row)]
+            for row in frame.itertuples(index=False, name=None)]
+    return header, body
+
+
+# ---------------------------------------------------------------------------------------------------
+# Plots
+
+
+def _figure(width=6.4, height=4.0):
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=(width, height), dpi=100, layout="tight")
+
+
+def _finish(fig, path):
+    """PNG bytes of ``fig``; written atomically to ``path`` (returned) when given."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    data = buf.getvalue()
+    if path is None:
+        return data
+    write_bytes(path, data)
+    return path
+
+
+def _require_columns(frame, columns):
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise TFCompressError(f"columns {missing} are not in the table (columns: "
+                              f"{list(frame.columns)}): pass existing column names")
+
+
+def pareto_front(frame, x="size_bytes", y="auc", higher_is_better=True):
+    """Rows on the Pareto front: no other row has smaller-or-equal ``x`` and a better ``y``.
+
+    Example:
+        >>> import pandas as pd
+        >>> f = pd.DataFrame({"size_bytes": [10, 5, 8], "auc": [0.9, 0.8, 0.7]})
+        >>> pareto_front(f)["size_bytes"].tolist()
+        [5, 10]
+    """
+    _require_columns(frame, [x, y])
+    data = frame.dropna(subset=[x, y])
+    sign = 1.0 if higher_is_better else -1.0
+    order = sorted(range(len(data)), key=lambda i: (data[x].iloc[i], -sign * data[y].iloc[i]))
+    keep, best = [], -math.inf
+    for i in order:
+        value = sign * float(data[y].iloc[i])
+        if value > best:
+            keep.append(i)
+            best = value
+    return data.iloc[keep]
+
+
+def pareto_plot(frame, x="size_bytes", y="auc", label="name", path=None, logx=True,
+                higher_is_better=True, title=None):
+    """Scatter of ``y`` against ``x`` per stage with the Pareto front drawn; returns ``path`` (or PNG bytes).
+
+    Example:
+        >>> import pandas as pd, tempfile, os
+        >>> f = pd.DataFrame({"name": ["a", "b"], "size_bytes": [1e6, 2e5], "auc": [0.8, 0.79]})
+        >>> p = pareto_plot(f, path=os.path.join(tempfile.mkdtemp(), "pareto.png"))
+        >>> os.path.getsize(p) > 0
+        True
+    """
+    frame = pd.DataFrame(frame)
+    _require_columns(frame, [x, y])
+    data = frame.dropna(subset=[x, y])
+    if data.empty:
+        raise TFCompressError(f"no row has both {x!r} and {y!r}: nothing to plot")
+    fig = _figure()
+    ax = fig.add_subplot()
+    ax.scatter(data[x], data[y], color="tab:blue", zorder=3)
+    if label in data.columns:
+        for _, row in data.iterrows():
+            ax.annotate(str(row[label]), (row[x], row[y]), textcoords="offset points",
+                        xytext=(5, 5), fontsize=8)
+    front = pareto_front(data, x, y, higher_is_better)
+    ax.step(front[x], front[y], where="post", color="tab:red", label="Pareto front", zorder=2)
+    if logx and (data[x] > 0).all():
+        ax.set_xscale("log")
+    better = "higher" if higher_is_better else "lower"
+    ax.set_xlabel(f"{x} (smaller is better)")
+    ax.set_ylabel(f"{y} ({better} is better)")
+    ax.set_title(title or f"{y} vs {x}")
+    ax.grid(True, alpha=0.3)
+    ax.legend(loc="best")
+    return _finish(fig, path)
+
+
+def latency_plot(samples, path=None, title="Latency per call"):
+    """Box plot of latency distributions: ``{name: list of µs}`` (or LatencyStats); returns ``path`` or PNG bytes.
+
+    Example:
+        >>> import tempfile, os
+        >>> p = latency_plot({"a": [10, 12, 11], "b": [5, 6, 7]}, os.path.join(tempfile.mkdtemp(), "l.png"))
+        >>> os.path.getsize(p) > 0
+        True
+    """
+    if not isinstance(samples, dict) or not samples:
+        raise TFCompressError("samples must be a non-empty dict name -> list of microseconds")
+    names, values = [], []
+    for name, s in samples.items():
+        s = np.asarray(getattr(s, "samples_us", s), dtype=np.float64)
+        if s.size == 0:
+            raise TFCompressError(f"no latency samples for {name!r}: measure before plotting")
+        names.append(str(name))
+        values.append(s)
+    fig = _figure(height=max(2.5, 0.6 * len(names) + 1.5))
+    ax = fig.add_subplot()
+    try:
+        ax.boxplot(values, orientation="horizontal", showfliers=True)
+    except TypeError:  # matplotlib < 3.10
+        ax.boxplot(values, vert=False, showfliers=True)
+    ax.set_yticks(range(1, len(names) + 1), names)
+    ax.set_xlabel("latency per call (µs)")
+    ax.set_title(title)
+    ax.grid(True, axis="x", alpha=0.3)
+    return _finish(fig, path)
+
+
+def sparsity_plot(layer_frame, path=None, title="Kernel sparsity per layer"):
+    """Horizontal bars of ``sparsity`` per layer (a frame from ``keras_layer_sparsity``); returns ``path`` or PNG bytes.
+
+    Example:
+        >>> import pandas as pd, tempfile, os
+        >>> f = pd.DataFrame({"layer": ["d1", "d2"], "sparsity": [0.5, 0.8]})
+        >>> os.path.getsize(sparsity_plot(f, os.path.join(tempfile.mkdtemp(), "s.png"))) > 0
+        True
+    """
+    frame = pd.DataFrame(layer_frame)
+    _require_columns(frame, ["layer", "sparsity"])
+    if frame.empty:
+        raise TFCompressError("the layer table is empty: the model has no kernels to plot")
+    labels = frame["layer"].astype(str).tolist()
+    fig = _figure(height=max(2.5, 0.35 * len(labels) + 1.5))
+    ax = fig.add_subplot()
+    ax.barh(range(len(labels)), frame["sparsity"].astype(float), color="tab:green")
+    ax.set_yticks(range(len(labels)), labels)
+    ax.invert_yaxis()
+    ax.set_xlim(0, 1)
+    ax.set_xlabel("fraction of zero weights")
+    ax.set_title(title)
+    ax.grid(True, axis="x", alpha=0.3)
+    return _finish(fig, path)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Report
+
+
+_CSS = ("body{font-family:system-ui,sans-serif;margin:2em;color:#222}"
+        "table{border-collapse:collapse}th,td{border:1px solid #ccc;padding:4px 10px;text-align:right}"
+        "th{background:#f3f3f3}td:first-child,th:first-child{text-align:left}"
+        "figure{margin:1.5em 0}img{max-width:100%}")
+
+
+class Report:
+    """One table of compression stages with Markdown / CSV / JSON / HTML output and embedded plots.
+
+    Args:
+        rows: a list of dicts (one per stage) or a DataFrame.
+        title: heading for the report.
+        meta: free-form run information (seed, data, machine, ...) kept in JSON and shown in HTML.
+
+    Example:
+        >>> r = Report([{"name": "int8", "size_bytes": 1536, "p50_us": 41.27}], title="t")
+        >>> "1.50 KB" in r.to_markdown() and "41.3" in r.to_markdown()
+        True
+    """
+
+    def __init__(self, rows, title="tfcompress report", meta=None):
+        if isinstance(rows, pd.DataFrame):
+            frame = rows.reset_index(drop=True).copy()
+        elif isinstance(rows, (list, tuple)) and all(isinstance(r, dict) for r in rows):
+            frame = pd.DataFrame(list(rows))
+        else:
+            raise TFCompressError(f"rows must be a list of dicts or a DataFrame, got "
+                                  f"{type(rows).__name__}")
+        if meta is not None and not isinstance(meta, dict):
+            raise TFCompressError(f"meta must be a dict or None, got {type(meta).__name__}")
+        self.frame = frame
+        self.title = str(title)
+        self.meta = dict(meta or {})
+        self.plots = []  # list of (caption, PNG bytes)
+
+    def add_plot(self, png, caption=""):
+        """Embed a plot in the HTML: PNG bytes or the path of a PNG file. Returns self."""
+        if isinstance(png, (str, os.PathLike)):
+            with open(png, "rb") as f:
+                png = f.read()
+        if not isinstance(png, (bytes, bytearray)) or not bytes(png).startswith(b"\x89PNG"):
+            raise TFCompressError("add_plot needs PNG bytes or the path of a .png file")
+        self.plots.append((str(caption), bytes(png)))
+        return self
+
+    def _default_plots(self):
+        """The added plots, or a size/AUC Pareto plot when the table has those columns."""
+        if self.plots:
+            return self.plots
+        if {"size_bytes", "auc"} <= set(self.frame.columns) and self.frame[["size_bytes", "auc"]].notna().all(axis=1).any():
+            label = "name" if "name" in self.frame.columns else self.frame.columns[0]
+            return [("AUC vs size", pareto_plot(self.frame, label=label))]
+        return []
+
+    # --- text formats -------------------------------------------------------------------------
+
+    def to_markdown(self):
+        """The table as Markdown (a title line, then a pipe table), numbers formatted for reading."""
+        header, body = _cells(self.frame)
+
+        def line(cells):
+            return "| " + " | ".join(c.replace("|", "\\|").replace("\n", " ") for c in cells) + " |"
+
+        align = ["---" if i == 0 else "---:" for i in range(len(header))]
+        lines = [f"## {self.title}", "", line(header), "| " + " | ".join(align) + " |"]
+        lines += [line(row) for row in body]
+        return "\n".join(lines) + "\n"
+
+    def _records(self):
+        frame = self.frame.astype(object).where(self.frame.notna(), None)
+        return frame.to_dict(orient="records")
+
+    def to_dict(self):
+        """``{"title", "meta", "stages": [row dicts]}`` with raw values."""
+        return {"title": self.title, "meta": self.meta, "stages": self._records()}
+
+    def to_csv(self, path):
+        """Write the raw table as CSV (atomically); returns ``path``."""
+        return write_text(path, self.frame.to_csv(index=False))
+
+    def to_json(self, path):
+        """Write ``{"title", "meta", "stages"}`` as JSON, NaN as null (atomically); returns ``path``."""
+        return write_json(path, self.to_dict())
+
+    # --- HTML ---------------------------------------------------------------------------------
+
+    def _table_html(self):
+        header, body = _cells(self.frame)
+        head = "".join(f"<th>{html.escape(c)}</th>" for c in header)
+        rows = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>"
+                       for row in body)
+        return f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>"
+
+    def _body_html(self, plots):
+        parts = [f"<h2>{html.escape(self.title)}</h2>", self._table_html()]
+        for caption, png in plots:
+            data = base64.b64encode(png).decode("ascii")
+            parts.append(f'<figure><img alt="{html.escape(caption)}" src="data:image/png;base64,'
+                         f'{data}"><figcaption>{html.escape(caption)}</figcaption></figure>')
+        if self.meta:
+            items = "".join(f"<li><b>{html.escape(str(k))}</b>: {html.escape(str(v))}</li>"
+                            for k, v in self.meta.items())
+            parts.append(f"<ul>{items}</ul>")
+        return "\n".join(parts)
+
+    def to_html(self, path=None):
+        """A self-contained HTML page (table + base64 PNG plots); written atomically when ``path`` is given.
+
+        Returns ``path`` when writing, else the HTML text.
+        """
+        page = (f"<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>"
+                f"{html.escape(self.title)}</title><style>{_CSS}</style></head><body>\n"
+                f"{self._body_html(self._default_plots())}\n</body></html>\n")
+        return page if path is None else write_text(path, page)
+
+    def _repr_html_(self):
+        return self._body_html(self.plots)
+
+    def _repr_markdown_(self):
+        return self.to_markdown()
+
+    def __repr__(self):
+        return f"Report(title={self.title!r}, stages={len(self.frame)}, columns={list(self.frame.columns)})"
+
+    def save(self, folder, basename="report"):
+        """Write ``<basename>.md/.csv/.json/.html`` into ``folder`` atomically; returns a dict kind -> path.
+
+        Example:
+            >>> import tempfile
+            >>> sorted(Report([{"name": "a", "auc": 0.7}]).save(tempfile.mkdtemp()))
+            ['csv', 'html', 'json', 'md']
+        """
+        folder = ensure_dir(folder, "report folder")
+        path = lambda ext: os.path.join(folder, f"{basename}.{ext}")  # noqa: E731
+        return {"md": write_text(path("md"), self.to_markdown()),
+                "csv": self.to_csv(path("csv")),
+                "json": self.to_json(path("json")),
+                "html": self.to_html(path("html"))}

@@ -1,0 +1,49 @@
+"""``tf.data`` pipelines and input dicts from DataFrames, keyed by feature name.
+
+Example:
+    >>> from tfcompress.data import make_ecommerce
+    >>> d = make_ecommerce(events=1000, seed=0)
+    >>> ds = to_dataset(d.events, d.spec, batch_size=32)
+    >>> x, y = next(iter(ds))
+    >>> int(x["user_id"].shape[0]), int(y.shape[0])
+    (32, 32)
+"""
+import numpy as np
+
+from .._keras import tf
+from ..errors import TFCompressError
+
+
+def frame_to_inputs(df, spec):
+    """A dict name -> NumPy array (int32 ids, float32 numbers) of ``spec``'s features from ``df``."""
+    spec.check_frame(df, need_label=False)
+    return {f.name: df[f.name].to_numpy().astype(f.dtype) for f in spec.features}
+
+
+def labels_of(df, spec):
+    """The label column of ``df`` as float32 (binary/regression) or int32 (multiclass)."""
+    if spec.label not in df.columns:
+        raise TFCompressError(f"data has no label column {spec.label!r}; columns are {list(df.columns)}")
+    dtype = "int32" if spec.task == "multiclass" else "float32"
+    return df[spec.label].to_numpy().astype(dtype)
+
+
+def to_dataset(df, spec, *, batch_size=1024, shuffle=False, seed=0, labels=True, repeat=False):
+    """A batched ``tf.data.Dataset`` of ``(features_dict, label)`` (or features only) from ``df``."""
+    if batch_size < 1:
+        raise TFCompressError(f"batch_size must be >= 1, got {batch_size}")
+    spec.check_frame(df, need_label=labels)
+    x = frame_to_inputs(df, spec)
+    ds = tf.data.Dataset.from_tensor_slices((x, labels_of(df, spec)) if labels else x)
+    if shuffle:
+        ds = ds.shuffle(min(len(df), 100_000), seed=seed, reshuffle_each_iteration=True)
+    if repeat:
+        ds = ds.repeat()
+    return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+
+
+def sample_inputs(df, spec, n=1, *, seed=0):
+    """``n`` real rows of ``df`` as an input dict (for latency runs and calibration)."""
+    rng = np.random.default_rng(seed)
+    idx = rng.choice(len(df), size=n, replace=len(df) < n)
+    return frame_to_inputs(df.iloc[idx], spec)

@@ -1,0 +1,222 @@
+"""Keras → TFLite/LiteRT in every post-training mode, with representative data fed by input name.
+
+=============  ===============================================================================
+mode           what the converter does
+=============  ===============================================================================
+``float32``    no quantization
+``float16``    float16 weights (dequantized at load)
+``dynamic``    int8 weights, float activations (dynamic-range quantization)
+``int8``       full integer: int8 weights and activations, calibrated on representative data;
+               float inputs/outputs become int8 unless ``int8_io=False`` (id inputs stay int32)
+``int16x8``    int16 activations, int8 weights (more accurate; fewer kernels support it)
+=============  ===============================================================================
+
+A QAT model (from :func:`tfcompress.quantize.quantize_aware`) converts with ``mode="int8"``: its
+fake-quant ranges are used, and layers QAT left in float are calibrated on the representative data.
+
+Every file gets a JSON sidecar (``NAME.json``) with the input spec, the quantization of inputs and
+outputs, the mode, the source model, versions, and parity figures when ``parity_data`` is given.
+
+Example:
+    >>> import os, tempfile, numpy as np
+    >>> from tfcompress._keras import keras
+    >>> x = keras.Input((), name="price")
+    >>> m = keras.Model({"price": x}, keras.layers.Dense(1, name="logit")(keras.layers.Reshape((1,))(x)))
+    >>> path = to_tflite(m, os.path.join(tempfile.mkdtemp(), "m.tflite"), mode="int8",
+    ...                  representative={"price": np.linspace(-1, 1, 50, dtype="float32")})
+    >>> TFLiteModel(path).signature()["inputs"]["price"]["dtype"]
+    'int8'
+"""
+import json
+import os
+import tempfile
+import warnings
+
+import numpy as np
+
+from .. import __version__
+from .._io import atomic_path, write_bytes, write_json
+from .._keras import tf
+from ..errors import TFCompressError
+from .parity import ParityError, parity_report
+from .runner import TFLiteModel
+from .savedmodel import saved_model, serving_signature
+
+MODES = ("float32", "float16", "dynamic", "int8", "int16x8")
+DEFAULT_DIR = "tflite_export"
+
+
+def representative_samples(data, input_specs, *, limit=200):
+    """Yield up to ``limit`` single-example dicts ``{input_name: array[1, ...]}`` from ``data``: a dict of
+    arrays, a DataFrame, or a ``tf.data.Dataset`` of feature dicts or ``(features, label)`` pairs."""
+    import pandas as pd
+
+    names = sorted(input_specs)
+    if isinstance(data, pd.DataFrame):
+        missing = [n for n in names if n not in data.columns]
+        if missing:
+            raise TFCompressError(f"representative DataFrame lacks model inputs {missing}")
+        data = {n: data[n].to_numpy() for n in names}
+    if isinstance(data, dict):
+        missing = [n for n in names if n not in data]
+        if missing:
+            raise TFCompressError(f"representative data lacks model inputs {missing}; the model takes {names}")
+        arrays = {n: np.asarray(data[n]) for n in names}
+        n_rows = min(len(a) for a in arrays.values())
+        for i in range(min(n_rows, limit)):
+            yield {n: _cast(arrays[n][i:i + 1], input_specs[n]) for n in names}
+        return
+    if hasattr(data, "as_numpy_iterator"):
+        count = 0
+        for batch in data.as_numpy_iterator():
+            feats = batch[0] if isinstance(batch, tuple) else batch
+            if not isinstance(feats, dict):
+                raise TFCompressError("representative tf.data.Dataset must yield dicts of features by input name")
+            for sample in representative_samples(feats, input_specs, limit=limit - count):
+                yield sample
+                count += 1
+            if count >= limit:
+                return
+        return
+    raise TFCompressError(f"representative data must be a dict of arrays, a DataFrame or a tf.data.Dataset, "
+                          f"got {type(data).__name__}")
+
+
+def _cast(x, spec):
+    want = spec.dtype.as_numpy_dtype
+    if spec.shape.rank is not None and x.ndim != spec.shape.rank:
+        raise TFCompressError(f"representative input {spec.name!r} has shape {x.shape[1:]} per example; "
+                              f"the model expects {tuple(spec.shape[1:])}")
+    return x.astype(want)
+
+
+def _configure(converter, mode, input_specs, representative, num_calibration, int8_io, progress):
+    if mode == "float32":
+        return
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    if mode == "float16":
+        converter.target_spec.supported_types = [tf.float16]
+        return
+    if mode == "dynamic":
+        return
+    if representative is None:
+        raise TFCompressError(f"mode {mode!r} needs representative data (a few hundred real rows) to "
+                              "calibrate activation ranges: pass representative=")
+    samples = list(representative_samples(representative, input_specs, limit=num_calibration))
+    if not samples:
+        raise TFCompressError("representative data is empty")
+    if progress:
+        samples = _progress(samples, f"calibrating on {len(samples)} samples")
+    converter.representative_dataset = lambda: iter(samples)
+    if mode == "int8":
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        if int8_io:
+            converter.inference_input_type = tf.int8
+            converter.inference_output_type = tf.int8
+    else:  # int16x8
+        converter.target_spec.supported_ops = [
+            tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8]
+        if int8_io:
+            converter.inference_input_type = tf.int16
+            converter.inference_output_type = tf.int16
+
+
+def _progress(samples, desc):
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:  # pragma: no cover
+        return samples
+    return list(tqdm(samples, desc=desc, leave=False, disable=None))
+
+
+def convert(model, *, mode="int8", representative=None, num_calibration=200, int8_io=True, progress=False):
+    """Convert ``model`` to TFLite bytes in ``mode`` (see the module docstring)."""
+    if mode not in MODES:
+        raise TFCompressError(f"mode {mode!r} is not one of {MODES}")
+    input_specs, _ = serving_signature(model)
+    with tempfile.TemporaryDirectory(prefix="tfcompress-") as tmp:
+        sm = saved_model(model, os.path.join(tmp, "sm"))
+        converter = tf.lite.TFLiteConverter.from_saved_model(sm, signature_keys=["serving_default"])
+        _configure(converter, mode, input_specs, representative, num_calibration, int8_io, progress)
+        try:
+            with warnings.catch_warnings():  # calibration uses tf.lite.Interpreter inside TensorFlow
+                warnings.filterwarnings("ignore", message=".*tf.lite.Interpreter is deprecated")
+                return converter.convert()
+        except Exception as e:  # the converter raises many types, with long MLIR dumps
+            raise TFCompressError(f"the TFLite converter failed for model {model.name!r} in mode {mode!r}: "
+                                  f"{_first_error_line(e)}") from None
+
+
+def _first_error_line(e):
+    text = str(e)
+    for line in text.splitlines():
+        if "error:" in line:
+            return line.split("error:", 1)[1].strip()
+    return text.strip().splitlines()[0] if text.strip() else type(e).__name__
+
+
+def to_tflite(model, path=None, *, mode="int8", representative=None, num_calibration=200, int8_io=True,
+              name=None, parity_data=None, tolerance=None, task="binary", progress=False, metadata=None):
+    """Convert ``model`` and write ``path`` (default ``tflite_export/NAME.tflite``) plus a JSON sidecar.
+
+    With ``parity_data`` (a dict of held-out inputs, optionally with ``labels``) the TFLite model is run
+    against the Keras model; if ``tolerance`` (dict of limits, e.g. ``{"max_abs": 0.05}``) is exceeded,
+    the file is kept as ``NAME.tflite.rejected`` and :class:`ParityError` is raised. Returns the path.
+    """
+    name = name or model.name
+    path = os.fspath(path) if path is not None else os.path.join(DEFAULT_DIR, f"{name}.tflite")
+    if os.path.isdir(path):
+        raise TFCompressError(f"TFLite path {path!r} is a folder: give a file name ending in .tflite")
+    blob = convert(model, mode=mode, representative=representative, num_calibration=num_calibration,
+                   int8_io=int8_io, progress=progress)
+    write_bytes(path, blob)
+    tfl = TFLiteModel(path)
+    input_specs, _ = serving_signature(model)
+    sidecar = {
+        "name": name,
+        "mode": mode,
+        "source_model": model.name,
+        "task": task,
+        "inputs": tfl.signature()["inputs"],
+        "outputs": tfl.signature()["outputs"],
+        "keras_inputs": {n: {"dtype": s.dtype.name, "shape": [d if d is not None else -1 for d in s.shape]}
+                         for n, s in input_specs.items()},
+        "size_bytes": len(blob),
+        "versions": {"tfcompress": __version__, "tensorflow": tf.__version__},
+    }
+    if metadata:
+        sidecar.update(metadata)
+    if parity_data is not None:
+        report = parity_report(model, tfl, parity_data, task=task)
+        sidecar["parity"] = report
+        failed = report_exceeds(report, tolerance)
+        if failed:
+            rejected = path + ".rejected"
+            os.replace(path, rejected)
+            write_json(rejected + ".json", sidecar)
+            raise ParityError(f"{os.path.basename(path)} fails parity ({failed}); kept as {rejected}")
+    write_json(_sidecar_path(path), sidecar)
+    return path
+
+
+def report_exceeds(report, tolerance):
+    """Which limits in ``tolerance`` the parity ``report`` exceeds, as text ('' if none)."""
+    bad = []
+    for key, limit in (tolerance or {}).items():
+        if key not in report:
+            raise TFCompressError(f"unknown parity tolerance {key!r}; known: {sorted(report)}")
+        value = report[key]
+        if value is not None and abs(value) > limit:
+            bad.append(f"{key} = {value:.4g} > {limit:g}")
+    return "; ".join(bad)
+
+
+def _sidecar_path(path):
+    root, _ = os.path.splitext(path)
+    return root + ".json"
+
+
+def read_sidecar(path):
+    """The JSON sidecar written beside a ``.tflite`` file."""
+    with open(_sidecar_path(path)) as f:
+        return json.load(f)

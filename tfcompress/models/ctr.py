@@ -1,0 +1,60 @@
+"""CTR ranking models built from a :class:`~tfcompress.data.FeatureSpec`.
+
+Both are tf_keras functional models with one named ``Input`` per feature (int32 ids of shape ``()``,
+float32 numbers of shape ``()``) and one output, the click **logit** (shape ``(None, 1)``, named
+``logit``). The teacher is a DCN-v2 (embeddings, a stack of :class:`~tfcompress.models.layers.Cross`
+layers in parallel with a deep MLP); the student is the same shape, narrow and shallow.
+
+Example:
+    >>> from tfcompress.data import make_ecommerce
+    >>> spec = make_ecommerce(events=1000, seed=0).spec
+    >>> teacher, student = ctr_teacher(spec), ctr_student(spec)
+    >>> teacher.count_params() > 20 * student.count_params()
+    True
+"""
+from .._keras import keras
+from ..errors import TFCompressError
+from .layers import Cross
+
+
+def ctr_teacher(spec, *, embedding_dim=64, cross_layers=3, hidden=(1024, 512, 256), name="ctr_teacher"):
+    """A large DCN-v2 CTR model: wide embeddings, ``cross_layers`` full-rank crosses and a deep MLP."""
+    return dcn(spec, embedding_dim=embedding_dim, cross_layers=cross_layers, hidden=hidden, name=name)
+
+
+def ctr_student(spec, *, embedding_dim=8, cross_layers=1, hidden=(64, 32), name="ctr_student"):
+    """A small CTR model of the teacher's shape: narrow embeddings, one cross, a small MLP."""
+    return dcn(spec, embedding_dim=embedding_dim, cross_layers=cross_layers, hidden=hidden, name=name)
+
+
+def embedding_width(vocab_size, embedding_dim):
+    """Embedding width for a vocabulary: ``embedding_dim`` for large ones, about 6·vocab^¼ for small."""
+    return int(max(2, min(embedding_dim, round(6 * vocab_size ** 0.25))))
+
+
+def dcn(spec, *, embedding_dim, cross_layers, hidden, name):
+    """Build a DCN-v2 (parallel cross + deep) CTR model from ``spec`` (see the module docstring)."""
+    if spec.task != "binary":
+        raise TFCompressError(f"CTR models need a binary task, the spec's task is {spec.task!r}")
+    if embedding_dim < 1 or cross_layers < 0 or any(int(h) < 1 for h in hidden):
+        raise TFCompressError(
+            f"bad model size: embedding_dim={embedding_dim}, cross_layers={cross_layers}, hidden={hidden}")
+    inputs, parts = {}, []
+    for f in spec.features:
+        inputs[f.name] = keras.Input(shape=(), dtype=f.dtype, name=f.name)
+        if f.kind == "categorical":
+            emb = keras.layers.Embedding(f.vocab_size, embedding_width(f.vocab_size, embedding_dim),
+                                         name=f"emb_{f.name}")
+            parts.append(emb(inputs[f.name]))
+        else:
+            parts.append(keras.layers.Reshape((1,), name=f"num_{f.name}")(inputs[f.name]))
+    x0 = keras.layers.Concatenate(name="features")(parts) if len(parts) > 1 else parts[0]
+    x = x0
+    for i in range(cross_layers):
+        x = Cross(name=f"cross_{i}")([x0, x])
+    deep = x0
+    for i, units in enumerate(hidden):
+        deep = keras.layers.Dense(int(units), activation="relu", name=f"dense_{i}")(deep)
+    top = keras.layers.Concatenate(name="cross_deep")([x, deep]) if cross_layers else deep
+    logit = keras.layers.Dense(1, name="logit")(top)
+    return keras.Model(inputs, logit, name=name)

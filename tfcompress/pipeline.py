@@ -1,0 +1,547 @@
+"""The end-to-end recipe: teacher → distilled student → pruned → sparsity-preserving QAT → int8 TFLite → report.
+
+``tfcompress run`` is a thin shell over :func:`run`. Each stage takes a Keras model and returns one (or an
+exported artifact); every model is evaluated on the same held-out, time-ordered test split; the report
+(``report.md/.csv/.json/.html`` and ``pareto.png`` in the run folder) is built from what the stages
+recorded, never re-derived.
+
+=============  ==========================================================================================
+stage          what it does
+=============  ==========================================================================================
+``teacher``    train the large DCN-v2 CTR teacher on labels (early stopping on validation AUC)
+``baseline``   train the student alone on labels (the "no distillation" reference)
+``distill``    train a fresh student with :class:`~tfcompress.distill.Distiller` from the teacher
+``prune``      tfmot magnitude pruning of the student to ``prune.target_sparsity`` (PolynomialDecay
+               with a frequency derived from the step count), fine-tuned by distillation, then stripped
+``qat``        sparsity-preserving quantization-aware training (tfmot collaborative optimization)
+``export``     float32 TFLite of the teacher and full-int8 TFLite (int8 weights and activations, int8
+               float I/O) of the final student, with the parity gate
+=============  ==========================================================================================
+
+Example:
+    >>> import tempfile
+    >>> cfg = RunConfig(quick=True, out=tempfile.mkdtemp(), stages=("baseline",), latency_runs=5)
+    >>> result = run(cfg)  # doctest: +SKIP
+"""
+import dataclasses
+import json
+import os
+import platform
+import sys
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from . import __version__
+from ._io import ensure_dir, write_json
+from ._keras import keras, tf
+from .errors import TFCompressError, check, check_fraction
+
+STAGES = ("teacher", "baseline", "distill", "prune", "qat", "export")
+TASKS = ("ctr",)
+
+
+@dataclass
+class ModelSize:
+    """Width and depth of a CTR model (see :func:`tfcompress.models.dcn`)."""
+
+    embedding_dim: int
+    cross_layers: int
+    hidden: tuple
+
+
+@dataclass
+class RunConfig:
+    """Everything ``tfcompress run`` needs; loadable from YAML (:meth:`from_yaml`), unknown keys rejected."""
+
+    task: str = "ctr"
+    events: int = 200_000
+    seed: int = 0
+    out: str = os.path.join("runs", "ctr")
+    savedmodels_dir: str = "savedmodels"
+    tflite_dir: str = "tflite_export"
+    stages: tuple = STAGES
+    quick: bool = False
+    verbose: bool = False
+    batch_size: int = 1024
+    teacher: ModelSize = field(default_factory=lambda: ModelSize(64, 3, (1024, 512, 256)))
+    student: ModelSize = field(default_factory=lambda: ModelSize(8, 1, (64, 32)))
+    teacher_epochs: int = 3
+    student_epochs: int = 5
+    learning_rate: float = 1e-3
+    student_learning_rate: float = 3e-3
+    alpha: float = 0.1
+    temperature: float = 1.0
+    target_sparsity: float = 0.5
+    prune_epochs: int = 2
+    qat_epochs: int = 2
+    calibration_samples: int = 300
+    latency_runs: int = 300
+    parity_tolerance: float = 0.01
+
+    @classmethod
+    def quick_defaults(cls, **overrides):
+        """A configuration that runs in well under a minute (for tests and notebooks)."""
+        base = dict(events=20_000, batch_size=512, teacher=ModelSize(16, 1, (64, 32)),
+                    student=ModelSize(4, 1, (16,)), teacher_epochs=2, student_epochs=2, prune_epochs=1,
+                    qat_epochs=1, learning_rate=5e-3, student_learning_rate=1e-2, calibration_samples=100,
+                    latency_runs=30, quick=True)
+        base.update(overrides)
+        return cls(**base)
+
+    @classmethod
+    def from_dict(cls, d, base=None):
+        """Build from a plain dict (as read from YAML) on top of ``base`` (default: the defaults);
+        unknown keys are an error naming them."""
+        if not isinstance(d, dict):
+            raise TFCompressError(f"a config must be a mapping of keys to values, got {type(d).__name__}")
+        base = base or cls()
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise TFCompressError(f"unknown config key(s) {unknown}; known keys: {sorted(known)}")
+        d = dict(d)
+        for key in ("teacher", "student"):
+            if key in d and isinstance(d[key], dict):
+                sub_known = {f.name for f in dataclasses.fields(ModelSize)}
+                bad = sorted(set(d[key]) - sub_known)
+                if bad:
+                    raise TFCompressError(f"unknown key(s) {bad} under {key!r}; known: {sorted(sub_known)}")
+                d[key] = ModelSize(**{**dataclasses.asdict(getattr(base, key)), **d[key]})
+        if "stages" in d and isinstance(d["stages"], str):
+            d["stages"] = tuple(s.strip() for s in d["stages"].split(",") if s.strip())
+        try:
+            return dataclasses.replace(base, **d)
+        except TypeError as e:
+            raise TFCompressError(f"bad config: {e}") from None
+
+    @classmethod
+    def from_yaml(cls, path, base=None):
+        """Read a YAML config file on top of ``base`` (default: the defaults)."""
+        import yaml
+
+        try:
+            with open(path) as f:
+                data = yaml.safe_load(f) or {}
+        except FileNotFoundError:
+            raise TFCompressError(f"config file {path!r} does not exist") from None
+        except yaml.YAMLError as e:
+            raise TFCompressError(f"config file {path!r} is not valid YAML: {str(e).splitlines()[0]}") from None
+        return cls.from_dict(data, base=base)
+
+    def to_dict(self):
+        d = dataclasses.asdict(self)
+        d["stages"] = list(self.stages)
+        for key in ("teacher", "student"):
+            d[key]["hidden"] = list(d[key]["hidden"])
+        return d
+
+    def validate(self):
+        """Check everything that can be checked before any training; raise one clear error."""
+        from .data.synthetic import MAX_EVENTS, MIN_EVENTS
+
+        check(self.task in TASKS, f"task {self.task!r} is not one of {TASKS}")
+        self.stages = tuple(self.stages)
+        unknown = [s for s in self.stages if s not in STAGES]
+        check(not unknown, f"unknown stage(s) {unknown}; stages are {list(STAGES)}")
+        check(len(self.stages) > 0, f"no stage selected; stages are {list(STAGES)}")
+        check("teacher" in self.stages or "distill" not in self.stages,
+              "stage 'distill' needs stage 'teacher' (the model it learns from): add it to --stages")
+        has_student = any(s in self.stages for s in ("baseline", "distill"))
+        for s in ("prune", "qat"):
+            check(s not in self.stages or has_student,
+                  f"stage {s!r} needs a student: add 'distill' (or 'baseline') to --stages")
+        check(isinstance(self.events, int) and MIN_EVENTS <= self.events <= MAX_EVENTS,
+              f"events = {self.events!r} is outside [{MIN_EVENTS}, {MAX_EVENTS}]: too few to split into "
+              "train/validation/test" if isinstance(self.events, int) and self.events < MIN_EVENTS
+              else f"events = {self.events!r} must be a whole number in [{MIN_EVENTS}, {MAX_EVENTS}]")
+        check_fraction("target_sparsity", self.target_sparsity)
+        check_fraction("alpha", self.alpha, include_high=True)
+        check(isinstance(self.temperature, (int, float)) and self.temperature > 0,
+              f"temperature = {self.temperature!r} must be > 0 (1 to 10 is usual)")
+        for name in ("teacher_epochs", "student_epochs", "prune_epochs", "qat_epochs", "batch_size",
+                     "calibration_samples", "latency_runs"):
+            value = getattr(self, name)
+            check(isinstance(value, int) and value >= 1, f"{name} = {value!r} must be a whole number >= 1")
+        for name in ("out", "savedmodels_dir", "tflite_dir"):
+            path = getattr(self, name)
+            check(not os.path.isfile(path), f"{name} {path!r} is a file, not a folder: choose another path")
+        return self
+
+
+@dataclass
+class StageResult:
+    """What one stage produced: a model or a file, and the figures the report needs."""
+
+    name: str
+    format: str
+    model: object = None
+    path: str = None
+    params: int = None
+    sparsity: float = None
+    auc: float = None
+    logloss: float = None
+    extra: dict = field(default_factory=dict)
+
+
+@dataclass
+class RunResult:
+    """The run's stages (in order), the report path, the parity figures and the summary ratios."""
+
+    config: RunConfig
+    stages: list
+    report_dir: str
+    parity: dict
+    summary: dict
+    elapsed_s: float
+
+    def stage(self, name):
+        for s in self.stages:
+            if s.name == name:
+                return s
+        raise KeyError(name)
+
+
+class _Progress:
+    def __init__(self, verbose, stream=None):
+        self.verbose = verbose
+        self.stream = stream or sys.stderr
+        self.t0 = time.perf_counter()
+
+    def __call__(self, stage, message, started):
+        now = time.perf_counter()
+        print(f"[{stage:>8}] {message} ({now - started:.1f} s; total {now - self.t0:.1f} s)",
+              file=self.stream, flush=True)
+
+
+def _auc_metric():
+    return keras.metrics.AUC(from_logits=True, name="auc")
+
+
+def _early_stop():
+    return keras.callbacks.EarlyStopping("val_auc", mode="max", patience=1, restore_best_weights=True)
+
+
+def _evaluate_logits(logits, labels):
+    from .bench import metrics
+
+    p = 1.0 / (1.0 + np.exp(-np.asarray(logits, np.float64).reshape(-1)))
+    return {"auc": metrics.auc(labels, p), "logloss": metrics.logloss(labels, np.clip(p, 1e-7, 1 - 1e-7))}
+
+
+class Pipeline:
+    """The CTR recipe as a sequence of stage methods sharing one dataset; use :func:`run`."""
+
+    def __init__(self, config, progress=None):
+        from . import data as tfc_data
+
+        self.config = config.validate()
+        self.progress = progress or _Progress(config.verbose)
+        self.fit_verbose = 2 if config.verbose else 0
+        keras.utils.set_random_seed(config.seed)
+        self.data = tfc_data.make_ecommerce(config.events, seed=config.seed)
+        self.spec = self.data.spec
+        self.train_df, self.val_df, self.test_df = self.data.split()
+        bs = config.batch_size
+        self.train_ds = tfc_data.to_dataset(self.train_df, self.spec, batch_size=bs, shuffle=True, seed=config.seed)
+        self.val_ds = tfc_data.to_dataset(self.val_df, self.spec, batch_size=4096)
+        self.test_inputs = tfc_data.frame_to_inputs(self.test_df, self.spec)
+        self.test_labels = self.test_df[self.spec.label].to_numpy()
+        self.steps_per_epoch = int(np.ceil(len(self.train_df) / bs))
+        self.results = []
+
+    # --- helpers -------------------------------------------------------------------------------------
+    def _record_keras(self, name, model, started, note):
+        from .bench import size
+        from .export import saved_model
+
+        logits = model.predict(self.test_inputs, batch_size=8192, verbose=0)
+        figures = _evaluate_logits(logits, self.test_labels)
+        path = saved_model(model, os.path.join(self.config.savedmodels_dir, f"{self.config.task}_{name}"))
+        result = StageResult(name=name, format="keras", model=model, path=path,
+                             params=size.count_params(model), sparsity=size.keras_sparsity(model), **figures)
+        self.results.append(result)
+        self.progress(name, f"{note}; test AUC {result.auc:.4f}, {result.params:,} params", started)
+        return result
+
+    def _latest_student(self):
+        for name in ("student_qat", "student_pruned", "student_distilled", "student_alone"):
+            for r in reversed(self.results):
+                if r.name == name and r.format == "keras":
+                    return r
+        return None
+
+    def _teacher(self):
+        for r in self.results:
+            if r.name == "teacher":
+                return r.model
+        return None
+
+    def _fit_student(self, student, epochs, callbacks=(), lr=None):
+        """Fit ``student`` by distillation from the teacher when there is one, else on labels."""
+        from .distill import Distiller
+
+        cfg = self.config
+        opt = keras.optimizers.Adam(lr or cfg.student_learning_rate)
+        teacher = self._teacher()
+        if teacher is not None:
+            model = Distiller(student, teacher, alpha=cfg.alpha, temperature=cfg.temperature)
+            model.compile(optimizer=opt, metrics=[_auc_metric()])
+        else:
+            model = student
+            model.compile(optimizer=opt, loss=keras.losses.BinaryCrossentropy(from_logits=True),
+                          metrics=[_auc_metric()])
+        history = model.fit(self.train_ds, epochs=epochs, validation_data=self.val_ds,
+                            callbacks=list(callbacks), verbose=self.fit_verbose)
+        return history
+
+    def _build_student(self):
+        from .models import ctr_student
+
+        s = self.config.student
+        return ctr_student(self.spec, embedding_dim=s.embedding_dim, cross_layers=s.cross_layers,
+                           hidden=tuple(s.hidden))
+
+    # --- stages ----------------------------------------------------------------------------------------
+    def teacher(self):
+        from .models import ctr_teacher
+
+        started = time.perf_counter()
+        cfg, t = self.config, self.config.teacher
+        model = ctr_teacher(self.spec, embedding_dim=t.embedding_dim, cross_layers=t.cross_layers,
+                            hidden=tuple(t.hidden))
+        model.compile(optimizer=keras.optimizers.Adam(cfg.learning_rate),
+                      loss=keras.losses.BinaryCrossentropy(from_logits=True), metrics=[_auc_metric()])
+        h = model.fit(self.train_ds, epochs=cfg.teacher_epochs, validation_data=self.val_ds,
+                      callbacks=[_early_stop()], verbose=self.fit_verbose)
+        return self._record_keras("teacher", model, started, f"trained {len(h.epoch)} epoch(s)")
+
+    def baseline(self):
+        started = time.perf_counter()
+        model = self._build_student()
+        model.compile(optimizer=keras.optimizers.Adam(self.config.student_learning_rate),
+                      loss=keras.losses.BinaryCrossentropy(from_logits=True), metrics=[_auc_metric()])
+        h = model.fit(self.train_ds, epochs=self.config.student_epochs, validation_data=self.val_ds,
+                      callbacks=[_early_stop()], verbose=self.fit_verbose)
+        return self._record_keras("student_alone", model, started, f"student alone, {len(h.epoch)} epoch(s)")
+
+    def distill(self):
+        started = time.perf_counter()
+        student = self._build_student()
+        h = self._fit_student(student, self.config.student_epochs, callbacks=[_early_stop()])
+        note = (f"distilled (alpha {self.config.alpha:g}, T {self.config.temperature:g}), "
+                f"{len(h.epoch)} epoch(s)")
+        return self._record_keras("student_distilled", student, started, note)
+
+    def prune(self):
+        from . import prune
+
+        started = time.perf_counter()
+        cfg = self.config
+        source = self._latest_student()
+        total = cfg.prune_epochs * self.steps_per_epoch
+        pruned = prune.prune_low_magnitude(source.model, cfg.target_sparsity, total_steps=total)
+        self._fit_student(pruned, cfg.prune_epochs, callbacks=prune.pruning_callbacks(),
+                          lr=cfg.student_learning_rate / 3)
+        stripped = prune.strip(pruned)
+        result = self._record_keras("student_pruned", stripped, started,
+                                    f"pruned to {cfg.target_sparsity:.0%} over {total} steps")
+        result.extra["pruned_from"] = source.name
+        return result
+
+    def qat(self):
+        from .quantize import quantize_aware
+
+        started = time.perf_counter()
+        cfg = self.config
+        source = self._latest_student()
+        preserve = "sparsity" if source.name == "student_pruned" else None
+        model = quantize_aware(source.model, preserve=preserve)
+        self._fit_student(model, cfg.qat_epochs, lr=cfg.student_learning_rate / 10)
+        result = self._record_keras("student_qat", model, started,
+                                    f"QAT ({'sparsity-preserving' if preserve else 'plain'}) fine-tuned")
+        result.extra["scheme"] = preserve or "plain"
+        return result
+
+    def export(self):
+        from .bench import size
+        from .export import TFLiteModel, to_tflite
+
+        started = time.perf_counter()
+        cfg = self.config
+        rep = {k: v[: cfg.calibration_samples] for k, v in
+               self._calibration_inputs(cfg.calibration_samples).items()}
+        exported = []
+        teacher = self._teacher()
+        if teacher is not None:
+            exported.append(("teacher_float32", teacher, "float32"))
+        student = self._latest_student()
+        if student is not None:
+            exported.append(("student_int8", student.model, "int8"))
+        for name, model, mode in exported:
+            path = to_tflite(model, os.path.join(cfg.tflite_dir, f"{cfg.task}_{name}.tflite"), mode=mode,
+                             representative=rep, num_calibration=cfg.calibration_samples,
+                             name=f"{cfg.task}_{name}", metadata={"feature_spec": self.spec.to_dict()})
+            tfl = TFLiteModel(path)
+            figures = _evaluate_logits(tfl.predict(self.test_inputs, batch_size=4096), self.test_labels)
+            self.results.append(StageResult(name=name, format="tflite", model=path, path=path,
+                                            params=size.tflite_params(path), sparsity=size.tflite_sparsity(path),
+                                            **figures))
+        self.progress("export", ", ".join(f"{n} ({m})" for n, _, m in exported) or "nothing to export", started)
+
+    def _calibration_inputs(self, n):
+        from .data import sample_inputs
+
+        return sample_inputs(self.train_df, self.spec, n, seed=self.config.seed)
+
+    # --- the report --------------------------------------------------------------------------------------
+    def measure_latency(self):
+        from .bench import compare_latency
+        from .data import sample_inputs
+
+        started = time.perf_counter()
+        one = sample_inputs(self.test_df, self.spec, 1, seed=self.config.seed + 1)
+        candidates = {}
+        for r in self.results:
+            key = f"{r.name}/{r.format}"
+            candidates[key] = ("keras", r.model) if r.format == "keras" else ("tflite", r.path)
+        runs = self.config.latency_runs
+        stats = compare_latency(candidates, one, runs=runs, warmup=max(5, runs // 10), threads=1)
+        for r in self.results:
+            s = stats[f"{r.name}/{r.format}"]
+            r.extra["latency"] = s
+        self.progress("latency", f"{len(candidates)} models x {runs} interleaved batch-1 runs", started)
+
+    def parity(self):
+        student_qat = next((r for r in self.results if r.name == "student_qat"), None)
+        source = student_qat or self._latest_student_keras_for_export()
+        int8 = next((r for r in self.results if r.name == "student_int8"), None)
+        if source is None or int8 is None:
+            return {}
+        from .export import TFLiteModel, compare_outputs
+
+        keras_out = source.model.predict(self.test_inputs, batch_size=8192, verbose=0)
+        tfl_out = TFLiteModel(int8.path).predict(self.test_inputs, batch_size=4096)
+        figures = compare_outputs(keras_out, tfl_out, self.test_labels, task="binary")
+        return {"keras_stage": source.name, "tflite_stage": int8.name, "max_abs_prob_diff": figures["max_abs"],
+                "mean_abs_prob_diff": figures["mean_abs"], "auc_keras": figures["keras"],
+                "auc_tflite": figures["tflite"], "auc_diff": figures["metric_diff"], "n": figures["n"]}
+
+    def _latest_student_keras_for_export(self):
+        return self._latest_student()
+
+    def rows(self):
+        from .bench import size
+
+        rows = []
+        for r in self.results:
+            lat = r.extra.get("latency")
+            rows.append({
+                "name": r.name, "format": r.format, "params": r.params,
+                "size_bytes": size.file_bytes(r.path), "gzip_bytes": size.gzip_bytes(r.path),
+                "sparsity": round(float(r.sparsity), 4) if r.sparsity is not None else None,
+                "auc": round(float(r.auc), 5), "logloss": round(float(r.logloss), 5),
+                "latency_p50_us": round(lat.p50_us, 2) if lat else None,
+                "latency_p90_us": round(lat.p90_us, 2) if lat else None,
+            })
+        return rows
+
+    def summary(self, rows):
+        by = {(r["name"], r["format"]): r for r in rows}
+        teacher = by.get(("teacher_float32", "tflite"))
+        final = by.get(("student_int8", "tflite"))
+        if not teacher or not final:
+            return {}
+        return {
+            "baseline": "teacher_float32", "final": "student_int8",
+            "size_ratio": teacher["size_bytes"] / final["size_bytes"],
+            "gzip_ratio": teacher["gzip_bytes"] / final["gzip_bytes"],
+            "auc_teacher": teacher["auc"], "auc_final": final["auc"],
+            "auc_relative_change": (final["auc"] - teacher["auc"]) / teacher["auc"],
+            "latency_p50_speedup": (teacher["latency_p50_us"] / final["latency_p50_us"]
+                                    if final["latency_p50_us"] else None),
+        }
+
+
+def run(config=None, *, progress=None, **overrides):
+    """Run the recipe; returns a :class:`RunResult`. ``config`` is a :class:`RunConfig` (or None for the
+    defaults); keyword ``overrides`` replace its fields."""
+    from .bench import Report, pareto_plot
+
+    t0 = time.perf_counter()
+    config = config or RunConfig()
+    if overrides:
+        config = dataclasses.replace(config, **overrides)
+    config.validate()
+    for name in ("out", "savedmodels_dir", "tflite_dir"):
+        ensure_dir(getattr(config, name), name)
+    pipe = Pipeline(config, progress=progress)
+    for stage in STAGES:
+        if stage in config.stages:
+            getattr(pipe, stage)()
+    pipe.measure_latency()
+    parity = pipe.parity()
+    rows = pipe.rows()
+    summary = pipe.summary(rows)
+    elapsed = time.perf_counter() - t0
+    meta = {"tfcompress": __version__, "tensorflow": tf.__version__, "python": platform.python_version(),
+            "machine": f"{platform.machine()}, {os.cpu_count()} cpu", "events": config.events,
+            "seed": config.seed, "stages": list(config.stages), "elapsed_s": round(elapsed, 1),
+            "latency": "batch 1, CPU; Keras via a compiled tf.function, TFLite via the LiteRT interpreter "
+                       "with 1 thread; interleaved runs",
+            "gpu": _gpu_note()}
+    report = Report(rows, title=f"tfcompress run: {config.task}", meta=meta)
+    plot_path = os.path.join(config.out, "pareto.png")
+    pareto_plot(report.frame, x="size_bytes", y="auc", label="name", path=plot_path)
+    report.add_plot(plot_path, "AUC vs size (log scale); the Pareto front joins the best trade-offs")
+    paths = report.save(config.out)
+    full = report.to_dict()
+    for row, r in zip(full["stages"], pipe.results):
+        row["path"] = os.path.abspath(r.path)
+        row.update({k: v for k, v in r.extra.items() if k != "latency"})
+    full.update({"parity": parity, "summary": summary, "config": config.to_dict()})
+    write_json(paths["json"], full)
+    _append_markdown(paths["md"], parity, summary)
+    result = RunResult(config=config, stages=pipe.results, report_dir=config.out, parity=parity,
+                       summary=summary, elapsed_s=elapsed)
+    pipe.progress("report", f"written to {config.out}", t0)
+    return result
+
+
+def _gpu_note():
+    from .bench import gpu_devices
+
+    gpus = gpu_devices()
+    return ", ".join(gpus) if gpus else "no GPU visible: Keras latency measured on CPU only"
+
+
+def _append_markdown(path, parity, summary):
+    from ._io import write_text
+
+    with open(path) as f:
+        text = f.read()
+    lines = [text.rstrip(), ""]
+    if summary:
+        lines += ["### Teacher (float32 TFLite) vs final student (int8 TFLite)", "",
+                  f"- size: {summary['size_ratio']:.1f}x smaller ({summary['gzip_ratio']:.1f}x gzipped)",
+                  f"- AUC: {summary['auc_teacher']:.4f} → {summary['auc_final']:.4f} "
+                  f"({summary['auc_relative_change']:+.2%} relative)"]
+        if summary.get("latency_p50_speedup"):
+            lines.append(f"- batch-1 p50 latency: {summary['latency_p50_speedup']:.1f}x lower")
+        lines.append("")
+    if parity:
+        lines += [f"### Parity: {parity['keras_stage']} (Keras) vs {parity['tflite_stage']} (TFLite)", "",
+                  f"- max |Δ probability| {parity['max_abs_prob_diff']:.4f}, mean {parity['mean_abs_prob_diff']:.5f}"
+                  f" over {parity['n']:,} test rows",
+                  f"- AUC {parity['auc_keras']:.4f} vs {parity['auc_tflite']:.4f} (Δ {parity['auc_diff']:+.4f})", ""]
+    write_text(path, "\n".join(lines) + "\n")
+
+
+def load_report(run_dir):
+    """The ``report.json`` of a run folder, as a dict."""
+    path = os.path.join(run_dir, "report.json")
+    if not os.path.isfile(path):
+        raise TFCompressError(f"{run_dir!r} has no report.json: is it a tfcompress run folder?")
+    with open(path) as f:
+        return json.load(f)

@@ -1,0 +1,4 @@
+"""Quantization-aware training: plain, sparsity-preserving, cluster-preserving and both."""
+from .qat import PRESERVE, float_layers, layer_plan, quantize_aware
+
+__all__ = ["quantize_aware", "float_layers", "layer_plan", "PRESERVE"]

@@ -1,0 +1,164 @@
+"""Quantization-aware training (QAT) on tfmot, including the collaborative-optimization schemes.
+
+:func:`quantize_aware` annotates every layer tfmot can quantize (plus the model zoo's custom layers
+through their ``QuantizeConfig``: :class:`~tfcompress.models.Cross`, ``Embedding``), leaves the rest in
+float and says which and why (:func:`float_layers`), and applies one of tfmot's schemes:
+
+==========================  ==============================================================
+``preserve=None``           plain 8-bit QAT (``Default8BitQuantizeScheme``)
+``preserve="sparsity"``     sparsity-preserving QAT (PQAT): pruned zeros stay zero
+``preserve="clusters"``     cluster-preserving QAT (CQAT): the number of unique weights stays
+``preserve="both"``         sparsity- and cluster-preserving QAT (PCQAT)
+==========================  ==============================================================
+
+Example:
+    >>> from tfcompress._keras import keras
+    >>> m = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, name="h"), keras.layers.Dense(1)])
+    >>> q = quantize_aware(m)
+    >>> type(q.get_layer("quant_h")).__name__
+    'QuantizeWrapperV2'
+"""
+import re
+
+from .._keras import keras, tfmot
+from ..errors import TFCompressError
+from ..models.layers import Cross, CrossQuantizeConfig, DensePrunePreserveQuantizeConfig, custom_objects
+from ..models.utils import copy_model
+
+_q = tfmot.quantization.keras
+PRESERVE = (None, "sparsity", "clusters", "both")
+
+
+def _scheme(preserve):
+    combine = tfmot.experimental.combine
+    if preserve is None:
+        return _q.default_8bit.Default8BitQuantizeScheme()
+    if preserve == "sparsity":
+        return combine.Default8BitPrunePreserveQuantizeScheme()
+    if preserve == "clusters":
+        return combine.Default8BitClusterPreserveQuantizeScheme(preserve_sparsity=False)
+    return combine.Default8BitClusterPreserveQuantizeScheme(preserve_sparsity=True)
+
+
+def _cluster_preserve_quantizer(preserve_sparsity, conv):
+    from tensorflow_model_optimization.python.core.quantization.keras.collab_opts.cluster_preserve import (
+        cluster_preserve_quantize_registry as cpr,
+    )
+    cls = cpr.ClusterPreserveDefault8BitConvWeightsQuantizer if conv else cpr.ClusterPreserveDefault8BitWeightsQuantizer
+    return cls(preserve_sparsity)
+
+
+@keras.utils.register_keras_serializable(package="tfcompress")
+class ClusterPreserveQuantizeConfig(_q.QuantizeConfig):
+    """QAT config for a clustered ``Dense`` / ``Conv2D`` that keeps the number of unique weights (CQAT) and,
+    with ``preserve_sparsity=True``, the zeros (PCQAT).
+
+    tfmot 0.8.1's cluster-preserving registry hands ONE weight quantizer to every layer; a layer without zeros
+    switches its ``preserve_sparsity`` off for all of them, so the pruned zeros of the other layers are lost in
+    fine-tuning. This config gives each layer its own quantizer.
+
+    Example:
+        >>> ClusterPreserveQuantizeConfig(preserve_sparsity=True).get_config()
+        {'preserve_sparsity': True, 'conv': False}
+    """
+
+    def __init__(self, preserve_sparsity=False, conv=False):
+        self.preserve_sparsity = bool(preserve_sparsity)
+        self.conv = bool(conv)
+
+    def get_weights_and_quantizers(self, layer):
+        return [(layer.kernel, _cluster_preserve_quantizer(self.preserve_sparsity, self.conv))]
+
+    def get_activations_and_quantizers(self, layer):
+        return [(layer.activation, _q.quantizers.MovingAverageQuantizer(
+            num_bits=8, per_axis=False, symmetric=False, narrow_range=False))]
+
+    def set_quantize_weights(self, layer, quantize_weights):
+        layer.kernel = quantize_weights[0]
+
+    def set_quantize_activations(self, layer, quantize_activations):
+        layer.activation = quantize_activations[0]
+
+    def get_output_quantizers(self, layer):
+        return []
+
+    def get_config(self):
+        return {"preserve_sparsity": self.preserve_sparsity, "conv": self.conv}
+
+
+def _registry():
+    from tensorflow_model_optimization.python.core.quantization.keras.default_8bit import (
+        default_8bit_quantize_registry as reg,
+    )
+    return reg.Default8BitQuantizeRegistry()
+
+
+def layer_plan(model, layers=None, *, preserve=None):
+    """For each layer, how QAT treats it: ``(name, action, reason)`` with action in
+    ``quantize``, ``custom`` (a tfcompress QuantizeConfig) or ``float``."""
+    registry = _registry()
+    plan = []
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.InputLayer):
+            continue
+        selected = layers is None or (re.search(layers, layer.name) if isinstance(layers, str)
+                                      else layer.name in layers)
+        if not selected:
+            plan.append((layer.name, "float", "not selected"))
+        elif isinstance(layer, Cross):
+            plan.append((layer.name, "custom", "CrossQuantizeConfig"))
+        elif isinstance(layer, keras.layers.Embedding):
+            plan.append((layer.name, "float", "Embedding: tfmot would fake-quantize its int32 id input; "
+                                              "the int8 converter quantizes the table at export"))
+        elif registry.supports(layer):
+            plan.append((layer.name, "quantize", "tfmot default 8-bit"))
+        else:
+            plan.append((layer.name, "float", f"tfmot has no 8-bit config for {type(layer).__name__}"))
+    return plan
+
+
+def float_layers(model, layers=None):
+    """The layers QAT leaves in float, with the reason: ``{name: reason}``."""
+    return {n: why for n, action, why in layer_plan(model, layers) if action == "float"}
+
+
+def quantize_aware(model, *, preserve=None, layers=None):
+    """A QAT copy of ``model``: fake-quantized 8-bit weights and activations, ready to fine-tune and
+    convert to int8 TFLite. ``layers`` (regex or list of names) limits QAT to some layers."""
+    if preserve not in PRESERVE:
+        raise TFCompressError(f"preserve={preserve!r} is not one of {PRESERVE}")
+    if isinstance(layers, (list, tuple, set)):
+        names = [l.name for l in model.layers]
+        unknown = [n for n in layers if n not in names]
+        if unknown:
+            raise TFCompressError(f"no layer named {unknown} in model {model.name!r}; layers are {names}")
+    actions = {name: (action, why) for name, action, why in layer_plan(model, layers)}
+    keep_zeros = preserve in ("sparsity", "both")
+
+    def annotate(layer):
+        action = actions.get(layer.name, ("float", ""))[0]
+        if action == "quantize":
+            # tfmot 0.8.1's PQAT scheme handed the second of two stacked Dense layers a plain weight
+            # quantizer (its zeros were lost in fine-tuning), so Dense gets an explicit config.
+            if keep_zeros and preserve == "sparsity" and type(layer) is keras.layers.Dense:
+                return _q.quantize_annotate_layer(layer, quantize_config=DensePrunePreserveQuantizeConfig())
+            # the same for the cluster-preserving schemes: one weight quantizer per layer
+            if preserve in ("clusters", "both") and type(layer) in (keras.layers.Dense, keras.layers.Conv2D):
+                config = ClusterPreserveQuantizeConfig(preserve_sparsity=keep_zeros,
+                                                       conv=type(layer) is keras.layers.Conv2D)
+                return _q.quantize_annotate_layer(layer, quantize_config=config)
+            return _q.quantize_annotate_layer(layer)
+        if action == "custom":
+            config = CrossQuantizeConfig(preserve_sparsity=keep_zeros)
+            return _q.quantize_annotate_layer(layer, quantize_config=config)
+        return layer
+
+    base = copy_model(model)
+    with _q.quantize_scope({**custom_objects(), "ClusterPreserveQuantizeConfig": ClusterPreserveQuantizeConfig}):
+        annotated = keras.models.clone_model(base, clone_function=annotate)
+        try:
+            return _q.quantize_apply(annotated, scheme=_scheme(preserve))
+        except (ValueError, TypeError, RuntimeError) as e:
+            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise TFCompressError(f"tfmot could not apply QAT ({preserve or 'plain'} scheme) to model "
+                                  f"{model.name!r}: {first}") from e
