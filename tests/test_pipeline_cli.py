@@ -48,7 +48,7 @@ def test_report_json_has_every_stage_and_the_parity(quick_run):
     for s in report["stages"]:
         assert STAGE_KEYS <= set(s), s
         assert s["latency_p50_us"] <= s["latency_p90_us"]
-    assert {"max_abs_prob_diff", "auc_diff"} <= set(report["parity"])
+    assert {"max_abs_prob_diff", "auc_diff", "auc_keras", "auc_tflite"} <= set(report["parity"])
     assert abs(report["parity"]["auc_diff"]) <= 0.02
     assert report["summary"]["size_ratio"] > 1
 
@@ -105,6 +105,9 @@ def test_config_file_errors(tmp_path, capsys, monkeypatch):
     (tmp_path / "e.yaml").write_text("temperature: 0\n")
     assert main(["run", "--config", "e.yaml"]) == 2
     assert "temperature" in capsys.readouterr().err
+    (tmp_path / "f.yaml").write_text("teacher: {embedding_dims: 8}\n")
+    assert main(["run", "--config", "f.yaml"]) == 2
+    assert "unknown ctr teacher option(s) ['embedding_dims']" in capsys.readouterr().err
 
 
 def test_output_path_that_is_a_file(tmp_path, capsys, monkeypatch):

@@ -31,6 +31,37 @@ def _parser():
     r.add_argument("--stages", help="comma-separated subset of teacher,baseline,distill,prune,qat,export")
     r.add_argument("--quick", action="store_true", help="tiny data and models: finishes in about a minute")
     r.add_argument("--verbose", action="store_true", help="show Keras training progress")
+
+    b = sub.add_parser("bench", help="latency, size and quality of .tflite files, SavedModels and Keras "
+                       "files side by side", description="Benchmark models on the same real rows: "
+                       "interleaved latency (p50/p90/p99, throughput) per batch size, device, TFLite "
+                       "threads and XNNPACK setting; size, sparsity, peak interpreter memory; quality "
+                       "against a baseline with bootstrap 95%% intervals. Writes report.md/csv/json/html "
+                       "and plots into --out.")
+    b.add_argument("models", nargs="+", metavar="MODEL",
+                   help="a .tflite file, a SavedModel folder or a .keras/.h5 file (the same path twice "
+                        "measures the noise floor)")
+    b.add_argument("--data", default="builtin", help="builtin (the synthetic shop's test split) or a "
+                   ".csv/.parquet file with the models' input columns (default builtin)")
+    b.add_argument("--events", type=_int, default=20_000, help="events of the built-in shop; use the "
+                   "number the models were trained on (default 20,000, as `run --quick`)")
+    b.add_argument("--seed", type=_int, default=0, help="seed of the built-in shop and of row sampling")
+    b.add_argument("--label", help="label column of --data (default click or label when present)")
+    b.add_argument("--batch", default="1,32", help="comma-separated batch sizes (default 1,32)")
+    b.add_argument("--threads", default="1,2,4", help="TFLite interpreter threads (default 1,2,4)")
+    b.add_argument("--xnnpack", default="on,off", help="TFLite XNNPACK delegate: on, off or on,off")
+    b.add_argument("--runs", type=_int, default=100, help="timed calls per configuration (default 100)")
+    b.add_argument("--warmup", type=_int, help="untimed calls first (default runs/10, at least 2)")
+    b.add_argument("--baseline", help="model name (file name without extension) quality differences refer "
+                   "to (default the first model)")
+    b.add_argument("--no-memory", action="store_true", help="skip the peak-memory subprocess per .tflite")
+    b.add_argument("--out", default=os.path.join("runs", "bench"), help="report folder (default runs/bench)")
+    b.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+    rp = sub.add_parser("report", help="re-render report.md/html and plots from a run folder's report.json",
+                        description="Re-render report.md, report.html, report.csv and the plots of a "
+                        "`tfcompress run` or `tfcompress bench` folder from its report.json.")
+    rp.add_argument("run_dir", metavar="RUN_DIR", help="a folder holding report.json")
     return p
 
 
@@ -70,16 +101,101 @@ def _config_from_args(args):
 def _run(args):
     from .pipeline import run
 
-    config = _config_from_args(args)
-    config.validate()
+    config = _config_from_args(args).validate()
     result = run(config)
     s = result.summary
     print(f"report: {os.path.join(result.report_dir, 'report.md')}")
     if s:
         speed = f", {s['latency_p50_speedup']:.1f}x lower batch-1 p50 latency" if s.get("latency_p50_speedup") else ""
-        print(f"int8 student vs float32 teacher: {s['size_ratio']:.1f}x smaller, AUC {s['auc_final']:.4f} vs "
-              f"{s['auc_teacher']:.4f} ({s['auc_relative_change']:+.2%}){speed}")
+        m = s["metric"]
+        print(f"int8 student vs float32 teacher: {s['size_ratio']:.1f}x smaller, {m} {s[m + '_final']:.4f} vs "
+              f"{s[m + '_teacher']:.4f} ({s[m + '_relative_change']:+.2%}){speed}")
     return 0
+
+
+def _bench(args):
+    from .bench.runner import run_bench
+
+    result = run_bench(args.models, data=args.data, events=args.events, seed=args.seed, label=args.label,
+                       batches=args.batch, threads=args.threads, xnnpack=args.xnnpack, runs=args.runs,
+                       warmup=args.warmup, baseline=args.baseline, out=args.out, memory=not args.no_memory,
+                       progress=not args.no_progress)
+    print(result.report.to_markdown())
+    noise = _noise_floor(result)
+    if noise:
+        print(noise)
+    print(f"report: {result.paths['md']} (also .html/.csv/.json); plots: "
+          + ", ".join(os.path.basename(p) for k, p in result.paths.items() if str(p).endswith(".png")))
+    return 0
+
+
+def _noise_floor(result):
+    """A line about the spread between repeated measurements of the same file, when one was given twice."""
+    models = result.models
+    lines = []
+    for path, group in models.groupby("path"):
+        if len(group) < 2:
+            continue
+        names = list(group["name"])
+        lat = result.latency[result.latency["name"].isin(names)].dropna(subset=["p50_us"])
+        keys = [c for c in ("device", "threads", "xnnpack", "batch") if c in lat.columns]
+        spreads = []
+        for _, cfg in lat.groupby(keys, dropna=False):
+            p50 = cfg["p50_us"].to_numpy()
+            if len(p50) >= 2 and p50.min() > 0:
+                spreads.append(p50.max() / p50.min() - 1)
+        if spreads:
+            lines.append(f"noise floor ({' vs '.join(names)}, same file): p50 differs by median "
+                         f"{100 * sorted(spreads)[len(spreads) // 2]:.1f}%, max {100 * max(spreads):.1f}% "
+                         f"over {len(spreads)} configurations")
+    return "\n".join(lines)
+
+
+def _report(args):
+    from ._io import write_json
+    from .bench import Report
+    from .bench.runner import write_bench_report
+    from .pipeline import _append_markdown, load_report
+
+    data = load_report(args.run_dir)
+    report = Report.from_dict(data)
+    hidden = [c for c in report.frame.columns if c == "path"
+              or report.frame[c].map(lambda v: isinstance(v, (dict, list))).any()]
+    report.frame = report.frame.drop(columns=hidden)
+    csv_path = os.path.join(args.run_dir, "report.csv")
+    if os.path.isfile(csv_path):  # keep the table's columns as first written (report.json rows hold extras)
+        import pandas as pd
+
+        try:
+            shown = [c for c in pd.read_csv(csv_path, nrows=0).columns if c in report.frame.columns]
+        except (ValueError, OSError):
+            shown = []
+        if shown:
+            report.frame = report.frame[shown]
+    written = write_bench_report(report, args.run_dir, samples=data.get("latency_samples_us") or None)
+    # report.json keeps everything it held (paths, parity, summary, config, samples); only the title,
+    # meta and extra tables are refreshed
+    write_json(written["json"], {**data, **{k: v for k, v in report.to_dict().items() if k != "stages"}})
+    if data.get("parity") or data.get("summary"):
+        try:
+            _append_markdown(written["md"], data.get("parity") or {}, data.get("summary") or {})
+        except (KeyError, TypeError, ValueError):  # a report.json from another tfcompress version
+            _append_plain(written["md"], {k: data.get(k) for k in ("summary", "parity") if data.get(k)})
+    print(f"report: {written['md']} (also .html/.csv); plots: "
+          + ", ".join(os.path.basename(p) for p in written.values() if str(p).endswith(".png")))
+    return 0
+
+
+def _append_plain(path, sections):
+    """Append ``{section: {key: value}}`` to a Markdown file as bullet lists."""
+    from ._io import write_text
+
+    with open(path) as f:
+        lines = [f.read().rstrip(), ""]
+    for title, values in sections.items():
+        lines += [f"### {title}", ""] + [f"- {k}: {v:.4g}" if isinstance(v, float) else f"- {k}: {v}"
+                                         for k, v in values.items()] + [""]
+    write_text(path, "\n".join(lines) + "\n")
 
 
 def main(argv=None):
@@ -95,7 +211,7 @@ def main(argv=None):
     from .errors import TFCompressError
 
     try:
-        return {"run": _run}[args.command](args)
+        return {"run": _run, "bench": _bench, "report": _report}[args.command](args)
     except TFCompressError as e:
         print(f"{PROG}: error: {e}", file=sys.stderr)
         return 2

@@ -39,56 +39,49 @@ from ._keras import keras, tf
 from .errors import TFCompressError, check, check_fraction
 
 STAGES = ("teacher", "baseline", "distill", "prune", "qat", "export")
-TASKS = ("ctr",)
-
-
-@dataclass
-class ModelSize:
-    """Width and depth of a CTR model (see :func:`tfcompress.models.dcn`)."""
-
-    embedding_dim: int
-    cross_layers: int
-    hidden: tuple
+# RunConfig fields whose default (None) means "the task's default" (which differs for --quick).
+TASK_DEFAULTED = ("events", "batch_size", "teacher_epochs", "student_epochs", "learning_rate",
+                  "student_learning_rate", "prune_epochs", "qat_epochs", "calibration_samples", "latency_runs")
 
 
 @dataclass
 class RunConfig:
-    """Everything ``tfcompress run`` needs; loadable from YAML (:meth:`from_yaml`), unknown keys rejected."""
+    """Everything ``tfcompress run`` needs; loadable from YAML (:meth:`from_yaml`), unknown keys rejected.
+
+    Fields left at ``None`` take the task's defaults (smaller ones with ``quick=True``); ``teacher`` and
+    ``student`` are keyword arguments for the task's model builders (e.g. ``{"embedding_dim": 32}``).
+    Call :meth:`resolve` to see the values a run will use.
+    """
 
     task: str = "ctr"
-    events: int = 200_000
+    data: str = None
     seed: int = 0
-    out: str = os.path.join("runs", "ctr")
+    out: str = None
     savedmodels_dir: str = "savedmodels"
     tflite_dir: str = "tflite_export"
     stages: tuple = STAGES
     quick: bool = False
     verbose: bool = False
-    batch_size: int = 1024
-    teacher: ModelSize = field(default_factory=lambda: ModelSize(64, 3, (1024, 512, 256)))
-    student: ModelSize = field(default_factory=lambda: ModelSize(8, 1, (64, 32)))
-    teacher_epochs: int = 3
-    student_epochs: int = 5
-    learning_rate: float = 1e-3
-    student_learning_rate: float = 3e-3
+    events: int = None
+    batch_size: int = None
+    teacher: dict = field(default_factory=dict)
+    student: dict = field(default_factory=dict)
+    teacher_epochs: int = None
+    student_epochs: int = None
+    learning_rate: float = None
+    student_learning_rate: float = None
     alpha: float = 0.1
     temperature: float = 1.0
     target_sparsity: float = 0.5
-    prune_epochs: int = 2
-    qat_epochs: int = 2
-    calibration_samples: int = 300
-    latency_runs: int = 300
-    parity_tolerance: float = 0.01
+    prune_epochs: int = None
+    qat_epochs: int = None
+    calibration_samples: int = None
+    latency_runs: int = None
 
     @classmethod
     def quick_defaults(cls, **overrides):
-        """A configuration that runs in well under a minute (for tests and notebooks)."""
-        base = dict(events=20_000, batch_size=512, teacher=ModelSize(16, 1, (64, 32)),
-                    student=ModelSize(4, 1, (16,)), teacher_epochs=2, student_epochs=2, prune_epochs=1,
-                    qat_epochs=1, learning_rate=5e-3, student_learning_rate=1e-2, calibration_samples=100,
-                    latency_runs=30, quick=True)
-        base.update(overrides)
-        return cls(**base)
+        """A configuration that runs in about a minute (for tests and notebooks)."""
+        return cls(quick=True, **overrides)
 
     @classmethod
     def from_dict(cls, d, base=None):
@@ -103,18 +96,13 @@ class RunConfig:
             raise TFCompressError(f"unknown config key(s) {unknown}; known keys: {sorted(known)}")
         d = dict(d)
         for key in ("teacher", "student"):
-            if key in d and isinstance(d[key], dict):
-                sub_known = {f.name for f in dataclasses.fields(ModelSize)}
-                bad = sorted(set(d[key]) - sub_known)
-                if bad:
-                    raise TFCompressError(f"unknown key(s) {bad} under {key!r}; known: {sorted(sub_known)}")
-                d[key] = ModelSize(**{**dataclasses.asdict(getattr(base, key)), **d[key]})
+            if key in d:
+                if not isinstance(d[key], dict):
+                    raise TFCompressError(f"{key!r} must be a mapping of model options, got {d[key]!r}")
+                d[key] = {**getattr(base, key), **d[key]}
         if "stages" in d and isinstance(d["stages"], str):
             d["stages"] = tuple(s.strip() for s in d["stages"].split(",") if s.strip())
-        try:
-            return dataclasses.replace(base, **d)
-        except TypeError as e:
-            raise TFCompressError(f"bad config: {e}") from None
+        return dataclasses.replace(base, **d)
 
     @classmethod
     def from_yaml(cls, path, base=None):
@@ -133,41 +121,65 @@ class RunConfig:
     def to_dict(self):
         d = dataclasses.asdict(self)
         d["stages"] = list(self.stages)
-        for key in ("teacher", "student"):
-            d[key]["hidden"] = list(d[key]["hidden"])
         return d
 
-    def validate(self):
-        """Check everything that can be checked before any training; raise one clear error."""
-        from .data.synthetic import MAX_EVENTS, MIN_EVENTS
+    def resolve(self):
+        """A copy with every ``None`` replaced by the task's default, and the builders' options merged."""
+        from .tasks import get_task
 
-        check(self.task in TASKS, f"task {self.task!r} is not one of {TASKS}")
-        self.stages = tuple(self.stages)
-        unknown = [s for s in self.stages if s not in STAGES]
+        task = get_task(self.task)
+        filled = {k: v for k, v in task.defaults(self.quick).items() if getattr(self, k) is None}
+        cfg = dataclasses.replace(self, **filled)
+        cfg.teacher = {**task.teacher_kwargs(self.quick), **self.teacher}
+        cfg.student = {**task.student_kwargs(self.quick), **self.student}
+        if cfg.out is None:
+            cfg.out = os.path.join("runs", self.task)
+        cfg.stages = tuple(cfg.stages)
+        return cfg
+
+    def validate(self):
+        """Resolve, then check everything that can be checked before any training; raise one clear error.
+        Returns the resolved config."""
+        from .data.synthetic import MAX_EVENTS, MIN_EVENTS
+        from .tasks import get_task, task_names
+
+        check(self.task in task_names(), f"task {self.task!r} is not one of {list(task_names())}")
+        cfg = self.resolve()
+        unknown = [s for s in cfg.stages if s not in STAGES]
         check(not unknown, f"unknown stage(s) {unknown}; stages are {list(STAGES)}")
-        check(len(self.stages) > 0, f"no stage selected; stages are {list(STAGES)}")
-        check("teacher" in self.stages or "distill" not in self.stages,
+        check(len(cfg.stages) > 0, f"no stage selected; stages are {list(STAGES)}")
+        check("teacher" in cfg.stages or "distill" not in cfg.stages,
               "stage 'distill' needs stage 'teacher' (the model it learns from): add it to --stages")
-        has_student = any(s in self.stages for s in ("baseline", "distill"))
+        has_student = any(s in cfg.stages for s in ("baseline", "distill"))
         for s in ("prune", "qat"):
-            check(s not in self.stages or has_student,
+            check(s not in cfg.stages or has_student,
                   f"stage {s!r} needs a student: add 'distill' (or 'baseline') to --stages")
-        check(isinstance(self.events, int) and MIN_EVENTS <= self.events <= MAX_EVENTS,
-              f"events = {self.events!r} is outside [{MIN_EVENTS}, {MAX_EVENTS}]: too few to split into "
-              "train/validation/test" if isinstance(self.events, int) and self.events < MIN_EVENTS
-              else f"events = {self.events!r} must be a whole number in [{MIN_EVENTS}, {MAX_EVENTS}]")
-        check_fraction("target_sparsity", self.target_sparsity)
-        check_fraction("alpha", self.alpha, include_high=True)
-        check(isinstance(self.temperature, (int, float)) and self.temperature > 0,
-              f"temperature = {self.temperature!r} must be > 0 (1 to 10 is usual)")
+        ev = cfg.events
+        check(isinstance(ev, int) and not isinstance(ev, bool),
+              f"events = {ev!r} must be a whole number in [{MIN_EVENTS}, {MAX_EVENTS}]")
+        check(ev >= MIN_EVENTS, f"events = {ev} is too few to split into train/validation/test: "
+                                f"use at least {MIN_EVENTS}")
+        check(ev <= MAX_EVENTS, f"events = {ev} is above the maximum of {MAX_EVENTS}")
+        check_fraction("target_sparsity", cfg.target_sparsity)
+        check_fraction("alpha", cfg.alpha, include_high=True)
+        check(isinstance(cfg.temperature, (int, float)) and cfg.temperature > 0,
+              f"temperature = {cfg.temperature!r} must be > 0 (1 to 10 is usual)")
         for name in ("teacher_epochs", "student_epochs", "prune_epochs", "qat_epochs", "batch_size",
                      "calibration_samples", "latency_runs"):
-            value = getattr(self, name)
+            value = getattr(cfg, name)
             check(isinstance(value, int) and value >= 1, f"{name} = {value!r} must be a whole number >= 1")
+        for name in ("learning_rate", "student_learning_rate"):
+            value = getattr(cfg, name)
+            check(isinstance(value, (int, float)) and value > 0, f"{name} = {value!r} must be > 0")
         for name in ("out", "savedmodels_dir", "tflite_dir"):
-            path = getattr(self, name)
+            path = getattr(cfg, name)
             check(not os.path.isfile(path), f"{name} {path!r} is a file, not a folder: choose another path")
-        return self
+        task = get_task(cfg.task)
+        from .tasks import check_builder_kwargs
+
+        check_builder_kwargs(task.teacher_builder, cfg.teacher, f"{cfg.task} teacher")
+        check_builder_kwargs(task.student_builder, cfg.student, f"{cfg.task} student")
+        return cfg
 
 
 @dataclass
@@ -180,9 +192,20 @@ class StageResult:
     path: str = None
     params: int = None
     sparsity: float = None
-    auc: float = None
-    logloss: float = None
+    quality: dict = field(default_factory=dict)
     extra: dict = field(default_factory=dict)
+
+    @property
+    def auc(self):
+        return self.quality.get("auc")
+
+    @property
+    def accuracy(self):
+        return self.quality.get("accuracy")
+
+    @property
+    def logloss(self):
+        return self.quality.get("logloss")
 
 
 @dataclass
@@ -215,54 +238,41 @@ class _Progress:
               file=self.stream, flush=True)
 
 
-def _auc_metric():
-    return keras.metrics.AUC(from_logits=True, name="auc")
-
-
-def _early_stop():
-    return keras.callbacks.EarlyStopping("val_auc", mode="max", patience=1, restore_best_weights=True)
-
-
-def _evaluate_logits(logits, labels):
-    from .bench import metrics
-
-    p = 1.0 / (1.0 + np.exp(-np.asarray(logits, np.float64).reshape(-1)))
-    return {"auc": metrics.auc(labels, p), "logloss": metrics.logloss(labels, np.clip(p, 1e-7, 1 - 1e-7))}
-
-
 class Pipeline:
-    """The CTR recipe as a sequence of stage methods sharing one dataset; use :func:`run`."""
+    """The recipe as a sequence of stage methods sharing one task and dataset; use :func:`run`, or call
+    the stages one by one (``teacher()``, ``baseline()``, ``distill()``, ``prune()``, ``qat()``,
+    ``export()``, then ``measure_latency()``, ``parity()``, ``rows()``)."""
 
     def __init__(self, config, progress=None):
-        from . import data as tfc_data
+        from .tasks import get_task
 
         self.config = config.validate()
-        self.progress = progress or _Progress(config.verbose)
-        self.fit_verbose = 2 if config.verbose else 0
-        keras.utils.set_random_seed(config.seed)
-        self.data = tfc_data.make_ecommerce(config.events, seed=config.seed)
-        self.spec = self.data.spec
-        self.train_df, self.val_df, self.test_df = self.data.split()
-        bs = config.batch_size
-        self.train_ds = tfc_data.to_dataset(self.train_df, self.spec, batch_size=bs, shuffle=True, seed=config.seed)
-        self.val_ds = tfc_data.to_dataset(self.val_df, self.spec, batch_size=4096)
-        self.test_inputs = tfc_data.frame_to_inputs(self.test_df, self.spec)
-        self.test_labels = self.test_df[self.spec.label].to_numpy()
-        self.steps_per_epoch = int(np.ceil(len(self.train_df) / bs))
+        self.task = get_task(self.config.task)
+        self.progress = progress or _Progress(self.config.verbose)
+        self.fit_verbose = 2 if self.config.verbose else 0
+        keras.utils.set_random_seed(self.config.seed)
+        started = time.perf_counter()
+        self.data = self.task.load(self.config)
+        self.steps_per_epoch = self.data.steps_per_epoch
         self.results = []
+        self.progress("data", self.data.description, started)
 
     # --- helpers -------------------------------------------------------------------------------------
+    def _early_stop(self):
+        return keras.callbacks.EarlyStopping(self.task.monitor, mode="max", patience=1, restore_best_weights=True)
+
     def _record_keras(self, name, model, started, note):
         from .bench import size
         from .export import saved_model
 
-        logits = model.predict(self.test_inputs, batch_size=8192, verbose=0)
-        figures = _evaluate_logits(logits, self.test_labels)
+        logits = model.predict(self.data.test_inputs, batch_size=8192, verbose=0)
+        figures = self.task.evaluate(logits, self.data.test_labels)
         path = saved_model(model, os.path.join(self.config.savedmodels_dir, f"{self.config.task}_{name}"))
         result = StageResult(name=name, format="keras", model=model, path=path,
-                             params=size.count_params(model), sparsity=size.keras_sparsity(model), **figures)
+                             params=size.count_params(model), sparsity=size.keras_sparsity(model), quality=figures)
         self.results.append(result)
-        self.progress(name, f"{note}; test AUC {result.auc:.4f}, {result.params:,} params", started)
+        metric = self.task.metric
+        self.progress(name, f"{note}; test {metric} {figures[metric]:.4f}, {result.params:,} params", started)
         return result
 
     def _latest_student(self):
@@ -286,50 +296,42 @@ class Pipeline:
         opt = keras.optimizers.Adam(lr or cfg.student_learning_rate)
         teacher = self._teacher()
         if teacher is not None:
-            model = Distiller(student, teacher, alpha=cfg.alpha, temperature=cfg.temperature)
-            model.compile(optimizer=opt, metrics=[_auc_metric()])
+            model = Distiller(student, teacher, alpha=cfg.alpha, temperature=cfg.temperature,
+                              task=self.task.output)
+            model.compile(optimizer=opt, metrics=self.task.keras_metrics())
         else:
             model = student
-            model.compile(optimizer=opt, loss=keras.losses.BinaryCrossentropy(from_logits=True),
-                          metrics=[_auc_metric()])
-        history = model.fit(self.train_ds, epochs=epochs, validation_data=self.val_ds,
-                            callbacks=list(callbacks), verbose=self.fit_verbose)
-        return history
+            model.compile(optimizer=opt, loss=self.task.loss(), metrics=self.task.keras_metrics())
+        return model.fit(self.data.train_ds, epochs=epochs, validation_data=self.data.val_ds,
+                         callbacks=list(callbacks), verbose=self.fit_verbose)
 
     def _build_student(self):
-        from .models import ctr_student
-
-        s = self.config.student
-        return ctr_student(self.spec, embedding_dim=s.embedding_dim, cross_layers=s.cross_layers,
-                           hidden=tuple(s.hidden))
+        return self.task.build_student(self.data, **self.config.student)
 
     # --- stages ----------------------------------------------------------------------------------------
     def teacher(self):
-        from .models import ctr_teacher
-
         started = time.perf_counter()
-        cfg, t = self.config, self.config.teacher
-        model = ctr_teacher(self.spec, embedding_dim=t.embedding_dim, cross_layers=t.cross_layers,
-                            hidden=tuple(t.hidden))
-        model.compile(optimizer=keras.optimizers.Adam(cfg.learning_rate),
-                      loss=keras.losses.BinaryCrossentropy(from_logits=True), metrics=[_auc_metric()])
-        h = model.fit(self.train_ds, epochs=cfg.teacher_epochs, validation_data=self.val_ds,
-                      callbacks=[_early_stop()], verbose=self.fit_verbose)
+        cfg = self.config
+        model = self.task.build_teacher(self.data, **cfg.teacher)
+        model.compile(optimizer=keras.optimizers.Adam(cfg.learning_rate), loss=self.task.loss(),
+                      metrics=self.task.keras_metrics())
+        h = model.fit(self.data.train_ds, epochs=cfg.teacher_epochs, validation_data=self.data.val_ds,
+                      callbacks=[self._early_stop()], verbose=self.fit_verbose)
         return self._record_keras("teacher", model, started, f"trained {len(h.epoch)} epoch(s)")
 
     def baseline(self):
         started = time.perf_counter()
         model = self._build_student()
-        model.compile(optimizer=keras.optimizers.Adam(self.config.student_learning_rate),
-                      loss=keras.losses.BinaryCrossentropy(from_logits=True), metrics=[_auc_metric()])
-        h = model.fit(self.train_ds, epochs=self.config.student_epochs, validation_data=self.val_ds,
-                      callbacks=[_early_stop()], verbose=self.fit_verbose)
+        model.compile(optimizer=keras.optimizers.Adam(self.config.student_learning_rate), loss=self.task.loss(),
+                      metrics=self.task.keras_metrics())
+        h = model.fit(self.data.train_ds, epochs=self.config.student_epochs, validation_data=self.data.val_ds,
+                      callbacks=[self._early_stop()], verbose=self.fit_verbose)
         return self._record_keras("student_alone", model, started, f"student alone, {len(h.epoch)} epoch(s)")
 
     def distill(self):
         started = time.perf_counter()
         student = self._build_student()
-        h = self._fit_student(student, self.config.student_epochs, callbacks=[_early_stop()])
+        h = self._fit_student(student, self.config.student_epochs, callbacks=[self._early_stop()])
         note = (f"distilled (alpha {self.config.alpha:g}, T {self.config.temperature:g}), "
                 f"{len(h.epoch)} epoch(s)")
         return self._record_keras("student_distilled", student, started, note)
@@ -370,8 +372,8 @@ class Pipeline:
 
         started = time.perf_counter()
         cfg = self.config
-        rep = {k: v[: cfg.calibration_samples] for k, v in
-               self._calibration_inputs(cfg.calibration_samples).items()}
+        rep = self.data.calibration_inputs
+        meta = {k: v for k, v in self.data.metadata.items() if _is_jsonable(v)}
         exported = []
         teacher = self._teacher()
         if teacher is not None:
@@ -382,26 +384,20 @@ class Pipeline:
         for name, model, mode in exported:
             path = to_tflite(model, os.path.join(cfg.tflite_dir, f"{cfg.task}_{name}.tflite"), mode=mode,
                              representative=rep, num_calibration=cfg.calibration_samples,
-                             name=f"{cfg.task}_{name}", metadata={"feature_spec": self.spec.to_dict()})
+                             name=f"{cfg.task}_{name}", task=self.task.output, metadata=meta)
             tfl = TFLiteModel(path)
-            figures = _evaluate_logits(tfl.predict(self.test_inputs, batch_size=4096), self.test_labels)
+            figures = self.task.evaluate(tfl.predict(self.data.test_inputs, batch_size=4096), self.data.test_labels)
             self.results.append(StageResult(name=name, format="tflite", model=path, path=path,
                                             params=size.tflite_params(path), sparsity=size.tflite_sparsity(path),
-                                            **figures))
+                                            quality=figures))
         self.progress("export", ", ".join(f"{n} ({m})" for n, _, m in exported) or "nothing to export", started)
-
-    def _calibration_inputs(self, n):
-        from .data import sample_inputs
-
-        return sample_inputs(self.train_df, self.spec, n, seed=self.config.seed)
 
     # --- the report --------------------------------------------------------------------------------------
     def measure_latency(self):
         from .bench import compare_latency
-        from .data import sample_inputs
 
         started = time.perf_counter()
-        one = sample_inputs(self.test_df, self.spec, 1, seed=self.config.seed + 1)
+        one = self.data.latency_inputs
         candidates = {}
         for r in self.results:
             key = f"{r.name}/{r.format}"
@@ -421,12 +417,13 @@ class Pipeline:
             return {}
         from .export import TFLiteModel, compare_outputs
 
-        keras_out = source.model.predict(self.test_inputs, batch_size=8192, verbose=0)
-        tfl_out = TFLiteModel(int8.path).predict(self.test_inputs, batch_size=4096)
-        figures = compare_outputs(keras_out, tfl_out, self.test_labels, task="binary")
+        keras_out = source.model.predict(self.data.test_inputs, batch_size=8192, verbose=0)
+        tfl_out = TFLiteModel(int8.path).predict(self.data.test_inputs, batch_size=4096)
+        figures = compare_outputs(keras_out, tfl_out, self.data.test_labels, task=self.task.output)
+        m = figures["metric"]
         return {"keras_stage": source.name, "tflite_stage": int8.name, "max_abs_prob_diff": figures["max_abs"],
-                "mean_abs_prob_diff": figures["mean_abs"], "auc_keras": figures["keras"],
-                "auc_tflite": figures["tflite"], "auc_diff": figures["metric_diff"], "n": figures["n"]}
+                "mean_abs_prob_diff": figures["mean_abs"], "metric": m, f"{m}_keras": figures["keras"],
+                f"{m}_tflite": figures["tflite"], f"{m}_diff": figures["metric_diff"], "n": figures["n"]}
 
     def _latest_student_keras_for_export(self):
         return self._latest_student()
@@ -441,7 +438,7 @@ class Pipeline:
                 "name": r.name, "format": r.format, "params": r.params,
                 "size_bytes": size.file_bytes(r.path), "gzip_bytes": size.gzip_bytes(r.path),
                 "sparsity": round(float(r.sparsity), 4) if r.sparsity is not None else None,
-                "auc": round(float(r.auc), 5), "logloss": round(float(r.logloss), 5),
+                **{k: round(float(v), 5) for k, v in r.quality.items()},
                 "latency_p50_us": round(lat.p50_us, 2) if lat else None,
                 "latency_p90_us": round(lat.p90_us, 2) if lat else None,
             })
@@ -453,12 +450,13 @@ class Pipeline:
         final = by.get(("student_int8", "tflite"))
         if not teacher or not final:
             return {}
+        m = self.task.metric
         return {
-            "baseline": "teacher_float32", "final": "student_int8",
+            "baseline": "teacher_float32", "final": "student_int8", "metric": m,
             "size_ratio": teacher["size_bytes"] / final["size_bytes"],
             "gzip_ratio": teacher["gzip_bytes"] / final["gzip_bytes"],
-            "auc_teacher": teacher["auc"], "auc_final": final["auc"],
-            "auc_relative_change": (final["auc"] - teacher["auc"]) / teacher["auc"],
+            f"{m}_teacher": teacher[m], f"{m}_final": final[m],
+            f"{m}_relative_change": (final[m] - teacher[m]) / teacher[m],
             "latency_p50_speedup": (teacher["latency_p50_us"] / final["latency_p50_us"]
                                     if final["latency_p50_us"] else None),
         }
@@ -473,7 +471,7 @@ def run(config=None, *, progress=None, **overrides):
     config = config or RunConfig()
     if overrides:
         config = dataclasses.replace(config, **overrides)
-    config.validate()
+    config = config.validate()
     for name in ("out", "savedmodels_dir", "tflite_dir"):
         ensure_dir(getattr(config, name), name)
     pipe = Pipeline(config, progress=progress)
@@ -493,8 +491,9 @@ def run(config=None, *, progress=None, **overrides):
             "gpu": _gpu_note()}
     report = Report(rows, title=f"tfcompress run: {config.task}", meta=meta)
     plot_path = os.path.join(config.out, "pareto.png")
-    pareto_plot(report.frame, x="size_bytes", y="auc", label="name", path=plot_path)
-    report.add_plot(plot_path, "AUC vs size (log scale); the Pareto front joins the best trade-offs")
+    metric = pipe.task.metric
+    pareto_plot(report.frame, x="size_bytes", y=metric, label="name", path=plot_path)
+    report.add_plot(plot_path, f"{metric} vs size (log scale); the Pareto front joins the best trade-offs")
     paths = report.save(config.out)
     full = report.to_dict()
     for row, r in zip(full["stages"], pipe.results):
@@ -507,6 +506,14 @@ def run(config=None, *, progress=None, **overrides):
                        summary=summary, elapsed_s=elapsed)
     pipe.progress("report", f"written to {config.out}", t0)
     return result
+
+
+def _is_jsonable(value):
+    try:
+        json.dumps(value)
+        return True
+    except (TypeError, ValueError):
+        return False
 
 
 def _gpu_note():
@@ -523,10 +530,11 @@ def _append_markdown(path, parity, summary):
         text = f.read()
     lines = [text.rstrip(), ""]
     if summary:
+        m = summary["metric"]
         lines += ["### Teacher (float32 TFLite) vs final student (int8 TFLite)", "",
                   f"- size: {summary['size_ratio']:.1f}x smaller ({summary['gzip_ratio']:.1f}x gzipped)",
-                  f"- AUC: {summary['auc_teacher']:.4f} → {summary['auc_final']:.4f} "
-                  f"({summary['auc_relative_change']:+.2%} relative)"]
+                  f"- {m}: {summary[m + '_teacher']:.4f} → {summary[m + '_final']:.4f} "
+                  f"({summary[m + '_relative_change']:+.2%} relative)"]
         if summary.get("latency_p50_speedup"):
             lines.append(f"- batch-1 p50 latency: {summary['latency_p50_speedup']:.1f}x lower")
         lines.append("")
@@ -534,7 +542,8 @@ def _append_markdown(path, parity, summary):
         lines += [f"### Parity: {parity['keras_stage']} (Keras) vs {parity['tflite_stage']} (TFLite)", "",
                   f"- max |Δ probability| {parity['max_abs_prob_diff']:.4f}, mean {parity['mean_abs_prob_diff']:.5f}"
                   f" over {parity['n']:,} test rows",
-                  f"- AUC {parity['auc_keras']:.4f} vs {parity['auc_tflite']:.4f} (Δ {parity['auc_diff']:+.4f})", ""]
+                  f"- {parity['metric']} {parity[parity['metric'] + '_keras']:.4f} vs "
+                  f"{parity[parity['metric'] + '_tflite']:.4f} (Δ {parity[parity['metric'] + '_diff']:+.4f})", ""]
     write_text(path, "\n".join(lines) + "\n")
 
 

@@ -1,7 +1,15 @@
-"""Data for tfcompress: the built-in synthetic shop, feature specs and ``tf.data`` pipelines."""
+"""Data for tfcompress: the built-in synthetic shop, feature specs, ``tf.data`` pipelines, and loaders for
+real public data (MovieLens, Fashion-MNIST, review CSVs) from any local path."""
+from .images import FASHION_MNIST_CLASSES, check_images, load_fashion_mnist, read_idx, synthetic_images
+from .movielens import Interactions, interactions_from_frame, leave_last_out, load_movielens
+from .paths import find_dataset, missing_data_message, shared_data_dir
+from .pipeline import frame_to_inputs, sample_inputs, to_dataset
+from .reviews import TextData, load_reviews, titles_task
 from .spec import Feature, FeatureSpec
 from .synthetic import EcommerceData, make_ecommerce, time_split
-from .pipeline import to_dataset, frame_to_inputs, sample_inputs
 
 __all__ = ["Feature", "FeatureSpec", "EcommerceData", "make_ecommerce", "time_split", "to_dataset",
-           "frame_to_inputs", "sample_inputs"]
+           "frame_to_inputs", "sample_inputs", "Interactions", "load_movielens", "interactions_from_frame",
+           "leave_last_out", "load_fashion_mnist", "read_idx", "synthetic_images", "check_images",
+           "FASHION_MNIST_CLASSES", "load_reviews", "titles_task", "TextData", "shared_data_dir",
+           "find_dataset", "missing_data_message"]
