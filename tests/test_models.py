@@ -45,3 +45,15 @@ def test_cross_layer_prunes_and_quantizes(shop):
 def test_bad_model_sizes_are_clear_errors(shop):
     with pytest.raises(TFCompressError, match="bad model size"):
         ctr_student(shop.spec, hidden=(0,))
+
+
+def test_cross_computes_what_tfrs_cross_computes():
+    import tensorflow_recommenders as tfrs
+
+    rng = np.random.default_rng(1)
+    x0, x = rng.normal(size=(4, 5)).astype("float32"), rng.normal(size=(4, 5)).astype("float32")
+    ours, theirs = Cross(), tfrs.layers.dcn.Cross()
+    ours([x0, x])
+    theirs(x0, x)
+    theirs.set_weights(ours.get_weights())  # the same kernel (5x5) and bias
+    np.testing.assert_allclose(ours([x0, x]).numpy(), theirs(x0, x).numpy(), rtol=1e-5, atol=1e-6)

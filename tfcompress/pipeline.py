@@ -174,11 +174,7 @@ class RunConfig:
         for name in ("out", "savedmodels_dir", "tflite_dir"):
             path = getattr(cfg, name)
             check(not os.path.isfile(path), f"{name} {path!r} is a file, not a folder: choose another path")
-        task = get_task(cfg.task)
-        from .tasks import check_builder_kwargs
-
-        check_builder_kwargs(task.teacher_builder, cfg.teacher, f"{cfg.task} teacher")
-        check_builder_kwargs(task.student_builder, cfg.student, f"{cfg.task} student")
+        get_task(cfg.task).check_options(cfg.teacher, cfg.student)
         return cfg
 
 
@@ -381,6 +377,8 @@ class Pipeline:
         student = self._latest_student()
         if student is not None:
             exported.append(("student_int8", student.model, "int8"))
+        assets = self.task.write_assets(self.data, cfg.tflite_dir)
+        meta["assets"] = {k: os.path.abspath(v) for k, v in assets.items()}
         for name, model, mode in exported:
             path = to_tflite(model, os.path.join(cfg.tflite_dir, f"{cfg.task}_{name}.tflite"), mode=mode,
                              representative=rep, num_calibration=cfg.calibration_samples,

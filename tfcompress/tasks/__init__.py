@@ -1,8 +1,10 @@
 """Tasks the pipeline can run: each supplies data, teacher/student builders, loss and metric."""
 from .base import Task, TaskData, check_builder_kwargs
 from .ctr import CTRTask
+from .image import ImageTask
+from .text import TextTask
 
-_TASKS = {"ctr": CTRTask}
+_TASKS = {"ctr": CTRTask, "text": TextTask, "image": ImageTask}
 
 
 def register_task(cls):
@@ -24,4 +26,4 @@ def get_task(name):
     return _TASKS[name]()
 
 
-__all__ = ["Task", "TaskData", "CTRTask", "get_task", "register_task", "task_names", "check_builder_kwargs"]
+__all__ = ["Task", "TaskData", "CTRTask", "TextTask", "ImageTask", "get_task", "register_task", "task_names", "check_builder_kwargs"]

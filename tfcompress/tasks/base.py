@@ -41,6 +41,7 @@ class Task:
     metric = "auc"          # the report's quality column: "auc" or "accuracy"
     teacher_builder = None  # functions (data, **kwargs) -> keras.Model; see build_teacher/build_student
     student_builder = None
+    data_args = ()          # builder arguments the task fills in from the data (not user options)
 
     # --- defaults --------------------------------------------------------------------------------------
     def defaults(self, quick):
@@ -69,8 +70,17 @@ class Task:
         return {}
 
     def _build(self, builder, role, data, kwargs):
-        check_builder_kwargs(builder, kwargs, f"{self.name} {role}")
+        check_builder_kwargs(builder, kwargs, f"{self.name} {role}", exclude=self.data_args)
         return builder(**self.model_args(data), **kwargs)
+
+    def check_options(self, teacher, student):
+        """Raise a clear error for model options the builders don't take."""
+        check_builder_kwargs(type(self).teacher_builder, teacher, f"{self.name} teacher", exclude=self.data_args)
+        check_builder_kwargs(type(self).student_builder, student, f"{self.name} student", exclude=self.data_args)
+
+    def write_assets(self, data, folder):
+        """Write what the app needs beside the model (e.g. a tokenizer); return ``{name: path}``."""
+        return {}
 
     # --- training and evaluation -----------------------------------------------------------------------
     def loss(self):
@@ -101,10 +111,11 @@ class Task:
         return {"accuracy": metrics.accuracy(y, p), "logloss": metrics.logloss(y, np.clip(p, 1e-7, 1.0))}
 
 
-def check_builder_kwargs(builder, kwargs, what):
-    """Raise a clear error if ``kwargs`` has keys ``builder`` does not take."""
+def check_builder_kwargs(builder, kwargs, what, exclude=()):
+    """Raise a clear error if ``kwargs`` has keys ``builder`` does not take (``exclude``: filled by the task)."""
     params = inspect.signature(builder).parameters
-    known = [n for n, p in params.items() if p.kind == p.KEYWORD_ONLY]
+    known = [n for n, p in params.items() if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)
+             and n not in exclude and n != "name"]
     bad = sorted(set(kwargs) - set(known))
     if bad:
         raise TFCompressError(f"unknown {what} option(s) {bad}; known: {known}")

@@ -21,6 +21,7 @@ class CTRTask(Task):
     metric = "auc"
     teacher_builder = staticmethod(ctr_teacher)
     student_builder = staticmethod(ctr_student)
+    data_args = ("spec",)
 
     def defaults(self, quick):
         if quick:
