@@ -46,6 +46,8 @@ def atomic_path(path, *, is_dir=False):
         os.close(fd)
     try:
         yield tmp
+        # mkstemp/mkdtemp create private (0600/0700) entries; give the result the usual permissions.
+        os.chmod(tmp, (0o777 if is_dir else 0o666) & ~_umask())
         if is_dir and os.path.isdir(path):
             shutil.rmtree(path)
         os.replace(tmp, path)
@@ -55,6 +57,12 @@ def atomic_path(path, *, is_dir=False):
         elif os.path.exists(tmp):
             os.remove(tmp)
         raise
+
+
+def _umask():
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def write_bytes(path, data):

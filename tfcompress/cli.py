@@ -2,7 +2,12 @@
 
 Exit codes: 0 success, 2 bad input (one line on stderr naming the problem), 1 an unexpected failure.
 
+Commands: ``run`` (the whole recipe), ``bench MODEL [MODEL ...]`` (latency/size/quality side by side, see
+:func:`tfcompress.bench.run_bench`), ``report RUN_DIR`` (re-render a run or bench folder from report.json).
+
 Example:
+    >>> main(["bench", "a.tflite", "a.tflite", "--runs", "50", "--out", "runs/bench"])  # doctest: +SKIP
+    >>> main(["report", "runs/bench"])  # doctest: +SKIP
     >>> main(["run", "--stages", "nonsense"])  # doctest: +SKIP
     tfcompress: error: unknown stage(s) ['nonsense']; stages are [...]
     2
@@ -22,10 +27,15 @@ def _parser():
     r = sub.add_parser("run", help="the whole job on the built-in data: teacher -> distilled student -> "
                        "pruned -> QAT -> int8 TFLite -> report",
                        description="Run the end-to-end recipe on the built-in synthetic e-commerce data.")
-    r.add_argument("--out", help="run folder for the report (default runs/ctr)")
+    r.add_argument("--task", help="ctr (default: CTR ranking on the built-in shop), text (product titles, or "
+                   "reviews with --data) or image (synthetic images, or Fashion-MNIST with --data)")
+    r.add_argument("--data", help="real data for the task: text: 'reviews' (../shared/data) or a reviews CSV "
+                   "path; image: 'fashion_mnist' (../shared/data) or a folder of Fashion-MNIST IDX files")
+    r.add_argument("--out", help="run folder for the report (default runs/TASK)")
     r.add_argument("--savedmodels", help="folder for SavedModels (default savedmodels)")
     r.add_argument("--tflite-dir", help="folder for .tflite files (default tflite_export)")
-    r.add_argument("--events", type=_int, help="impressions to generate, 1000 to 10,000,000 (default 200,000)")
+    r.add_argument("--events", type=_int, help="built-in data size: impressions for ctr (1,000 to 10,000,000; "
+                   "default 200,000), shop events whose titles text uses, images for image")
     r.add_argument("--seed", type=_int, help="random seed (default 0)")
     r.add_argument("--config", help="YAML file of RunConfig keys (unknown keys are rejected)")
     r.add_argument("--stages", help="comma-separated subset of teacher,baseline,distill,prune,qat,export")
@@ -76,6 +86,10 @@ def _config_from_args(args):
     from .pipeline import RunConfig
 
     overrides = {}
+    if args.task is not None:
+        overrides["task"] = args.task
+    if args.data is not None:
+        overrides["data"] = args.data
     if args.quick:
         overrides["quick"] = True
     if args.events is not None:

@@ -27,7 +27,8 @@ import numpy as np
 from .._keras import tf
 from ..errors import TFCompressError
 
-__all__ = ["LatencyStats", "keras_latency", "tflite_latency", "compare_latency", "gpu_devices"]
+__all__ = ["LatencyStats", "keras_latency", "savedmodel_latency", "tflite_latency", "compare_latency",
+           "gpu_devices"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -132,6 +133,18 @@ def _check_runs(runs, warmup):
 # Runners: zero-argument callables that run the model once and return the elapsed nanoseconds
 
 
+def _timed(forward, feed, device):
+    """A runner: call ``forward(feed)`` on ``device``, force the result, return the nanoseconds."""
+    def run():
+        start = time.perf_counter_ns()
+        with tf.device(device):
+            out = forward(feed)
+        tf.nest.map_structure(lambda t: t.numpy(), out)
+        return time.perf_counter_ns() - start
+
+    return run
+
+
 def _keras_runner(model, inputs, device=None):
     if not callable(model):
         raise TFCompressError(f"expected a Keras model, got {type(model).__name__}")
@@ -146,14 +159,49 @@ def _keras_runner(model, inputs, device=None):
         def forward(x):
             return model(x, training=False)
 
-    def run():
-        start = time.perf_counter_ns()
-        with tf.device(device):
-            out = forward(feed)
-        tf.nest.map_structure(lambda t: t.numpy(), out)
-        return time.perf_counter_ns() - start
+    return _timed(forward, feed, device), batch
 
-    return run, batch
+
+def _serving_function(model):
+    """``(fn, owner)``: the ``serving_default`` concrete function of a loaded SavedModel (or of its folder
+    path) and the loaded object, which must stay referenced while ``fn`` is used (it owns the variables)."""
+    if isinstance(model, (str, os.PathLike)):
+        path = os.fspath(model)
+        if not os.path.isfile(os.path.join(path, "saved_model.pb")):
+            raise TFCompressError(f"{path!r} is not a SavedModel folder (no saved_model.pb): "
+                                  "pass a folder written by tf.saved_model.save")
+        model = tf.saved_model.load(path)
+    signatures = getattr(model, "signatures", None)
+    if not signatures or "serving_default" not in signatures:
+        raise TFCompressError("the SavedModel has no 'serving_default' signature: save it with "
+                              "tfcompress.export.saved_model or signatures={'serving_default': ...}")
+    return signatures["serving_default"], model
+
+
+def _savedmodel_runner(model, inputs, device=None):
+    fn, owner = _serving_function(model)
+    device = _check_device(device)
+    arrays, batch = _check_inputs(inputs)
+    specs = fn.structured_input_signature[1]
+    if None in arrays:
+        if len(specs) != 1:
+            raise TFCompressError(f"the SavedModel has inputs {sorted(specs)}: pass a dict name -> array")
+        arrays = {next(iter(specs)): arrays[None]}
+    missing = [name for name in specs if name not in arrays]
+    if missing:
+        raise TFCompressError(f"the SavedModel needs inputs {missing} that are not in inputs "
+                              f"(given: {sorted(arrays)}): pass them by these names")
+    with tf.device(device):
+        feed = {name: tf.constant(arrays[name].astype(spec.dtype.as_numpy_dtype, copy=False))
+                for name, spec in specs.items()}
+
+        @tf.function(reduce_retracing=True)
+        def forward(x):
+            return fn(**x)
+
+        forward.owner = owner  # keep the SavedModel's variables alive as long as the runner
+
+    return _timed(forward, feed, device), batch
 
 
 def _tflite_interpreter(model, threads, xnnpack):
@@ -239,8 +287,10 @@ def _tflite_runner(model, inputs, threads=1, xnnpack=True):
     return run, batch
 
 
-def _measure(runners, runs, warmup, seed=0):
-    """Run every runner ``warmup`` then ``runs`` times, round-robin in a shuffled order per round."""
+def _measure(runners, runs, warmup, seed=0, progress=None):
+    """Run every runner ``warmup`` then ``runs`` times, round-robin in a shuffled order per round.
+
+    ``progress`` (optional) is called with the number of calls done after each round."""
     _check_runs(runs, warmup)
     rng = random.Random(seed)
     names = list(runners)
@@ -252,6 +302,8 @@ def _measure(runners, runs, warmup, seed=0):
         rng.shuffle(names)
         for name in names:
             samples[name].append(runners[name][0]() / 1e3)
+        if progress is not None:
+            progress(len(names))
     return {name: LatencyStats.from_samples(samples[name], runners[name][1]) for name in runners}
 
 
@@ -274,6 +326,18 @@ def keras_latency(model, inputs, *, runs=200, warmup=20, device=None):
     return _measure({"model": _keras_runner(model, inputs, device)}, runs, warmup)["model"]
 
 
+def savedmodel_latency(model, inputs, *, runs=200, warmup=20, device=None):
+    """Latency of a SavedModel's ``serving_default`` signature (a folder path or a loaded SavedModel).
+
+    Inputs are fed by the signature's names and cast to its dtypes; each timed call includes turning
+    the outputs into NumPy.
+
+    Example:
+        >>> # savedmodel_latency("savedmodels/ctr_teacher", {"user_id": ids, ...}, runs=50).p50_us
+    """
+    return _measure({"model": _savedmodel_runner(model, inputs, device)}, runs, warmup)["model"]
+
+
 def tflite_latency(path, inputs, *, runs=200, warmup=20, threads=1, xnnpack=True):
     """Latency of a ``.tflite`` file (path or bytes) with the LiteRT interpreter.
 
@@ -288,12 +352,15 @@ def tflite_latency(path, inputs, *, runs=200, warmup=20, threads=1, xnnpack=True
     return _measure({"model": _tflite_runner(path, inputs, threads, xnnpack)}, runs, warmup)["model"]
 
 
-def compare_latency(candidates, inputs, *, runs=200, warmup=20, threads=1, device=None, seed=0):
+def compare_latency(candidates, inputs, *, runs=200, warmup=20, threads=1, device=None, seed=0,
+                    xnnpack=True, progress=None):
     """Latency of several models measured interleaved: ``{name: (kind, obj)}`` -> ``{name: LatencyStats}``.
 
-    ``kind`` is ``"keras"`` (obj: a Keras model) or ``"tflite"`` (obj: a .tflite path or bytes). Every
+    ``kind`` is ``"keras"`` (obj: a Keras model), ``"savedmodel"`` (obj: a SavedModel folder or loaded
+    SavedModel) or ``"tflite"`` (obj: a .tflite path or bytes). Every
     round runs each model once, in a freshly shuffled order, so drift in machine speed is shared.
-    Keras and TFLite models are measured in two separate interleaved blocks: TensorFlow's thread pools
+    TensorFlow (Keras, SavedModel) and TFLite models are measured in two separate interleaved blocks:
+    TensorFlow's thread pools
     keep spinning for a while after each call, and a TFLite call right after a Keras call was measured
     here ~10x slower (115 µs instead of 10 µs for a small int8 CTR model).
 
@@ -316,13 +383,16 @@ def compare_latency(candidates, inputs, *, runs=200, warmup=20, threads=1, devic
         kind, obj = entry
         if kind == "keras":
             runners[name] = _keras_runner(obj, inputs, device)
+        elif kind == "savedmodel":
+            runners[name] = _savedmodel_runner(obj, inputs, device)
         elif kind == "tflite":
-            runners[name] = _tflite_runner(obj, inputs, threads)
+            runners[name] = _tflite_runner(obj, inputs, threads, xnnpack)
         else:
-            raise TFCompressError(f"candidate {name!r} has kind {kind!r}: use 'keras' or 'tflite'")
+            raise TFCompressError(f"candidate {name!r} has kind {kind!r}: use 'keras', 'savedmodel' "
+                                  "or 'tflite'")
     results = {}
-    for kind in ("keras", "tflite"):
-        block = {name: runners[name] for name, (k, _) in candidates.items() if k == kind}
+    for kinds in (("keras", "savedmodel"), ("tflite",)):
+        block = {name: runners[name] for name, (k, _) in candidates.items() if k in kinds}
         if block:
-            results.update(_measure(block, runs, warmup, seed=seed))
+            results.update(_measure(block, runs, warmup, seed=seed, progress=progress))
     return {name: results[name] for name in candidates}

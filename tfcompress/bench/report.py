@@ -182,8 +182,11 @@ def pareto_plot(frame, x="size_bytes", y="auc", label="name", path=None, logx=Tr
     return _finish(fig, path)
 
 
-def latency_plot(samples, path=None, title="Latency per call"):
+def latency_plot(samples, path=None, title="Latency per call", logx=None):
     """Box plot of latency distributions: ``{name: list of µs}`` (or LatencyStats); returns ``path`` or PNG bytes.
+
+    ``logx=None`` uses a log axis when the medians span more than 30x (say, TensorFlow ms next to
+    TFLite µs), so every box stays readable.
 
     Example:
         >>> import tempfile, os
@@ -207,7 +210,12 @@ def latency_plot(samples, path=None, title="Latency per call"):
     except TypeError:  # matplotlib < 3.10
         ax.boxplot(values, vert=False, showfliers=True)
     ax.set_yticks(range(1, len(names) + 1), names)
-    ax.set_xlabel("latency per call (µs)")
+    medians = [float(np.median(v)) for v in values]
+    if logx is None:
+        logx = min(medians) > 0 and max(medians) / min(medians) > 30
+    if logx and all(float(v.min()) > 0 for v in values):
+        ax.set_xscale("log")
+    ax.set_xlabel("latency per call (µs)" + (", log scale" if ax.get_xscale() == "log" else ""))
     ax.set_title(title)
     ax.grid(True, axis="x", alpha=0.3)
     return _finish(fig, path)
@@ -277,6 +285,44 @@ class Report:
         self.title = str(title)
         self.meta = dict(meta or {})
         self.plots = []  # list of (caption, PNG bytes)
+        self.tables = {}  # extra tables shown after the main one: title -> DataFrame
+
+    def add_table(self, title, rows):
+        """Add a further table (list of dicts or DataFrame) shown after the main one. Returns self.
+
+        It is rendered in Markdown and HTML under its own heading, kept in JSON under ``"tables"`` and
+        saved as ``<basename>_<slug>.csv``.
+
+        Example:
+            >>> r = Report([{"name": "a"}]).add_table("latency", [{"name": "a", "p50_us": 3.0}])
+            >>> "### latency" in r.to_markdown()
+            True
+        """
+        if isinstance(rows, pd.DataFrame):
+            frame = rows.reset_index(drop=True).copy()
+        elif isinstance(rows, (list, tuple)) and all(isinstance(r, dict) for r in rows):
+            frame = pd.DataFrame(list(rows))
+        else:
+            raise TFCompressError(f"table {title!r}: rows must be a list of dicts or a DataFrame, got "
+                                  f"{type(rows).__name__}")
+        self.tables[str(title)] = frame
+        return self
+
+    @classmethod
+    def from_dict(cls, d):
+        """Rebuild a report from :meth:`to_dict` output (e.g. a run folder's ``report.json``).
+
+        Example:
+            >>> r = Report([{"name": "a", "auc": 0.7}], title="t").add_table("x", [{"v": 1}])
+            >>> Report.from_dict(r.to_dict()).tables["x"]["v"].tolist()
+            [1]
+        """
+        if not isinstance(d, dict) or not isinstance(d.get("stages"), list):
+            raise TFCompressError("a report dict needs a 'stages' list: pass the content of a report.json")
+        report = cls(d["stages"], title=d.get("title", "tfcompress report"), meta=d.get("meta") or {})
+        for title, rows in (d.get("tables") or {}).items():
+            report.add_table(title, rows)
+        return report
 
     def add_plot(self, png, caption=""):
         """Embed a plot in the HTML: PNG bytes or the path of a PNG file. Returns self."""
@@ -309,15 +355,24 @@ class Report:
         align = ["---" if i == 0 else "---:" for i in range(len(header))]
         lines = [f"## {self.title}", "", line(header), "| " + " | ".join(align) + " |"]
         lines += [line(row) for row in body]
+        for title, frame in self.tables.items():
+            header, body = _cells(frame)
+            align = ["---" if i == 0 else "---:" for i in range(len(header))]
+            lines += ["", f"### {title}", "", line(header), "| " + " | ".join(align) + " |"]
+            lines += [line(row) for row in body]
         return "\n".join(lines) + "\n"
 
-    def _records(self):
-        frame = self.frame.astype(object).where(self.frame.notna(), None)
+    def _records(self, frame=None):
+        frame = self.frame if frame is None else frame
+        frame = frame.astype(object).where(frame.notna(), None)
         return frame.to_dict(orient="records")
 
     def to_dict(self):
-        """``{"title", "meta", "stages": [row dicts]}`` with raw values."""
-        return {"title": self.title, "meta": self.meta, "stages": self._records()}
+        """``{"title", "meta", "stages": [row dicts]}`` with raw values (plus ``"tables"`` when added)."""
+        d = {"title": self.title, "meta": self.meta, "stages": self._records()}
+        if self.tables:
+            d["tables"] = {title: self._records(frame) for title, frame in self.tables.items()}
+        return d
 
     def to_csv(self, path):
         """Write the raw table as CSV (atomically); returns ``path``."""
@@ -329,8 +384,8 @@ class Report:
 
     # --- HTML ---------------------------------------------------------------------------------
 
-    def _table_html(self):
-        header, body = _cells(self.frame)
+    def _table_html(self, frame=None):
+        header, body = _cells(self.frame if frame is None else frame)
         head = "".join(f"<th>{html.escape(c)}</th>" for c in header)
         rows = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>"
                        for row in body)
@@ -338,6 +393,8 @@ class Report:
 
     def _body_html(self, plots):
         parts = [f"<h2>{html.escape(self.title)}</h2>", self._table_html()]
+        for title, frame in self.tables.items():
+            parts += [f"<h3>{html.escape(title)}</h3>", self._table_html(frame)]
         for caption, png in plots:
             data = base64.b64encode(png).decode("ascii")
             parts.append(f'<figure><img alt="{html.escape(caption)}" src="data:image/png;base64,'
@@ -377,7 +434,12 @@ class Report:
         """
         folder = ensure_dir(folder, "report folder")
         path = lambda ext: os.path.join(folder, f"{basename}.{ext}")  # noqa: E731
-        return {"md": write_text(path("md"), self.to_markdown()),
-                "csv": self.to_csv(path("csv")),
-                "json": self.to_json(path("json")),
-                "html": self.to_html(path("html"))}
+        paths = {"md": write_text(path("md"), self.to_markdown()),
+                 "csv": self.to_csv(path("csv")),
+                 "json": self.to_json(path("json")),
+                 "html": self.to_html(path("html"))}
+        for title, frame in self.tables.items():
+            slug = "".join(c if c.isalnum() else "_" for c in title.lower()).strip("_") or "table"
+            paths[f"csv_{slug}"] = write_text(os.path.join(folder, f"{basename}_{slug}.csv"),
+                                              frame.to_csv(index=False))
+        return paths

@@ -7,9 +7,12 @@ from .pipeline import frame_to_inputs, sample_inputs, to_dataset
 from .reviews import TextData, load_reviews, titles_task
 from .spec import Feature, FeatureSpec
 from .synthetic import EcommerceData, make_ecommerce, time_split
+from .text import (check_labels, check_texts, learn_vocabulary, load_tokenizer, make_tokenizer, save_vocabulary,
+                   text_dataset, tokenize)
 
 __all__ = ["Feature", "FeatureSpec", "EcommerceData", "make_ecommerce", "time_split", "to_dataset",
            "frame_to_inputs", "sample_inputs", "Interactions", "load_movielens", "interactions_from_frame",
            "leave_last_out", "load_fashion_mnist", "read_idx", "synthetic_images", "check_images",
            "FASHION_MNIST_CLASSES", "load_reviews", "titles_task", "TextData", "shared_data_dir",
-           "find_dataset", "missing_data_message"]
+           "find_dataset", "missing_data_message", "learn_vocabulary", "make_tokenizer", "tokenize",
+           "text_dataset", "save_vocabulary", "load_tokenizer", "check_texts", "check_labels"]

@@ -42,6 +42,31 @@ def to_dataset(df, spec, *, batch_size=1024, shuffle=False, seed=0, labels=True,
     return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
 
 
+def array_dataset(x, labels=None, *, batch_size, transform, shuffle=False, seed=0, buffer=10_000):
+    """A batched ``tf.data.Dataset`` of ``(transform(batch), labels)`` (or ``transform(batch)`` when
+    ``labels`` is None) from an array of examples; ``transform`` turns a batch into the model's input dict.
+
+    Example:
+        >>> import numpy as np
+        >>> ds = array_dataset(np.zeros((4, 2), "float32"), [0, 1, 0, 1], batch_size=2,
+        ...                    transform=lambda b: {"x": b})
+        >>> [tuple(x["x"].shape) for x, _ in ds]
+        [(2, 2), (2, 2)]
+    """
+    batch_size = int(batch_size)
+    if batch_size < 1:
+        raise TFCompressError(f"batch_size = {batch_size} must be >= 1")
+    ds = tf.data.Dataset.from_tensor_slices(x if labels is None else (x, labels))
+    if shuffle:
+        ds = ds.shuffle(min(len(x), buffer), seed=seed, reshuffle_each_iteration=True)
+    ds = ds.batch(batch_size)
+    if labels is None:
+        ds = ds.map(transform, num_parallel_calls=tf.data.AUTOTUNE)
+    else:
+        ds = ds.map(lambda b, y: (transform(b), y), num_parallel_calls=tf.data.AUTOTUNE)
+    return ds.prefetch(tf.data.AUTOTUNE)
+
+
 def sample_inputs(df, spec, n=1, *, seed=0):
     """``n`` real rows of ``df`` as an input dict (for latency runs and calibration)."""
     rng = np.random.default_rng(seed)

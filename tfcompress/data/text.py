@@ -16,10 +16,10 @@ coexist in one process (``tests/test_text.py`` checks it).
 
 Example:
     >>> texts = ["lovely soft dress", "awful fit, too small", "soft top fits well", "small dress"]
-    >>> tok = make_tokenizer(learn_vocabulary(texts, vocab_size=60), sequence_length=6)
+    >>> tok = make_tokenizer(learn_vocabulary(texts, vocab_size=60), sequence_length=40)
     >>> ids = tokenize(texts[:1], tok)
     >>> ids.shape, ids.dtype.name, int(ids[0, -1])
-    ((1, 6), 'int32', 0)
+    ((1, 40), 'int32', 0)
 """
 import json
 import os
@@ -103,7 +103,7 @@ def learn_vocabulary(texts, vocab_size=8000, *, lowercase=True, strip_accents=Tr
 
     Example:
         >>> v = learn_vocabulary(["red dress", "blue dress"], vocab_size=40)
-        >>> v[:2], "dress" in v
+        >>> v[:2], "d" in v
         (['[PAD]', '[UNK]'], True)
     """
     texts = check_texts(texts)
@@ -116,7 +116,10 @@ def learn_vocabulary(texts, vocab_size=8000, *, lowercase=True, strip_accents=Tr
     vocab = _keras_nlp().tokenizers.compute_word_piece_vocabulary(
         ds, vocabulary_size=vocab_size, lowercase=lowercase, strip_accents=strip_accents,
         reserved_tokens=list(RESERVED_TOKENS))
-    return [v.decode("utf-8") if isinstance(v, bytes) else str(v) for v in vocab]
+    vocab = [v.decode("utf-8") if isinstance(v, bytes) else str(v) for v in vocab]
+    # Odd Unicode spaces in real text can come out as tokens; they cannot be stored one per line in vocab.txt
+    # (and the tokenizer splits on whitespace anyway), so they are dropped and map to [UNK].
+    return [v for v in vocab if v and not any(c.isspace() for c in v)]
 
 
 def _check_vocabulary(vocabulary):
@@ -140,7 +143,7 @@ def make_tokenizer(vocabulary, sequence_length=128, *, lowercase=True, strip_acc
 
     Example:
         >>> tok = make_tokenizer(["[PAD]", "[UNK]", "red", "dress"], sequence_length=4)
-        >>> tok(["red dress hat"]).numpy().tolist()
+        >>> np.asarray(tok(["red dress hat"])).tolist()
         [[2, 3, 1, 0]]
     """
     vocab = _check_vocabulary(vocabulary)
@@ -182,29 +185,17 @@ def text_dataset(texts, labels, tokenizer, batch_size=64, *, num_classes=None, s
         ([2, 4], [0, 1])
     """
     from .._keras import tf
+    from .pipeline import array_dataset
 
     texts = check_texts(texts)
     _check_tokenizer(tokenizer)
-    batch_size = int(batch_size)
-    if batch_size < 1:
-        raise TFCompressError(f"batch_size = {batch_size} must be >= 1")
-    if labels is None:
-        ds = tf.data.Dataset.from_tensor_slices(texts)
-    else:
-        ds = tf.data.Dataset.from_tensor_slices((texts, check_labels(labels, len(texts), num_classes)))
-    if shuffle:
-        ds = ds.shuffle(min(len(texts), 10_000), seed=seed, reshuffle_each_iteration=True)
-    ds = ds.batch(batch_size)
+    y = None if labels is None else check_labels(labels, len(texts), num_classes)
 
     def encode(t):
         ids = tf.cast(tokenizer(t), tf.int32)
-        return tf.ensure_shape(ids, [None, tokenizer.sequence_length])
+        return {INPUT_NAME: tf.ensure_shape(ids, [None, tokenizer.sequence_length])}
 
-    if labels is None:
-        ds = ds.map(lambda t: {INPUT_NAME: encode(t)}, num_parallel_calls=tf.data.AUTOTUNE)
-    else:
-        ds = ds.map(lambda t, y: ({INPUT_NAME: encode(t)}, y), num_parallel_calls=tf.data.AUTOTUNE)
-    return ds.prefetch(tf.data.AUTOTUNE)
+    return array_dataset(texts, y, batch_size=batch_size, transform=encode, shuffle=shuffle, seed=seed)
 
 
 def save_vocabulary(tokenizer, path):
@@ -242,7 +233,7 @@ def load_tokenizer(path, sequence_length=None):
         >>> import tempfile
         >>> tok = make_tokenizer(["[PAD]", "[UNK]", "red"], 3)
         >>> p = save_vocabulary(tok, os.path.join(tempfile.mkdtemp(), "tokenizer"))
-        >>> load_tokenizer(p)(["red"]).numpy().tolist()
+        >>> np.asarray(load_tokenizer(p)(["red"])).tolist()
         [[2, 0, 0]]
     """
     path = os.fspath(path)

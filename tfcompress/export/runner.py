@@ -88,6 +88,35 @@ class TFLiteModel:
         """All tensors of the model (name, index, shape, dtype, quantization), as the interpreter lists them."""
         return self.interpreter.get_tensor_details()
 
+    def op_counts(self):
+        """``{op_name: count}`` of the model's operators (e.g. ``{"FULLY_CONNECTED": 3, ...}``)."""
+        import collections
+
+        return dict(collections.Counter(o["op_name"] for o in self.interpreter._get_ops_details()))
+
+    def summary(self, print_fn=print):
+        """Print (and return) a table of the inputs, outputs (dtype, shape, quantization) and op counts.
+
+        Example:
+            >>> # TFLiteModel("tflite_export/student.tflite").summary()
+        """
+        sig = self.signature()
+        lines = [f"TFLite model {os.path.basename(self.path)} ({os.path.getsize(self.path):,} bytes)",
+                 f"{'':2}{'tensor':<24}{'dtype':<9}{'shape':<14}{'scale':>12}{'zero_point':>12}"]
+        for kind in ("inputs", "outputs"):
+            lines.append(f"{kind}:")
+            for n, d in sig[kind].items():
+                scale = f"{d['scale']:.4g}" if d["scale"] else "-"
+                zp = str(d["zero_point"]) if d["scale"] else "-"
+                lines.append(f"  {n:<24}{d['dtype']:<9}{str(d['shape']):<14}{scale:>12}{zp:>12}")
+        lines.append("ops:")
+        for op, k in sorted(self.op_counts().items(), key=lambda kv: (-kv[1], kv[0])):
+            lines.append(f"  {op:<24}{k:>5}")
+        text = "\n".join(lines)
+        if print_fn:
+            print_fn(text)
+        return text
+
     def __repr__(self):
         ins = ", ".join(f"{n}:{np.dtype(d['dtype']).name}" for n, d in sorted(self.inputs.items()))
         outs = ", ".join(f"{n}:{np.dtype(d['dtype']).name}" for n, d in sorted(self.outputs.items()))
@@ -107,7 +136,9 @@ class TFLiteModel:
                                   f"got {type(inputs).__name__}")
         missing = [n for n in self.inputs if n not in inputs]
         if missing:
-            raise TFCompressError(f"inputs lack {missing}; the model takes {self.input_names}")
+            extra = sorted(str(k) for k in inputs if k not in self.inputs and k != "labels")
+            hint = f" and have unexpected {extra}" if extra else ""
+            raise TFCompressError(f"inputs lack {missing}{hint}; the model takes {self.input_names}")
         arrays = {n: np.asarray(inputs[n]) for n in self.inputs}
         sizes = {len(a) for a in arrays.values()}
         if len(sizes) != 1:

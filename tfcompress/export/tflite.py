@@ -27,15 +27,17 @@ Example:
     >>> TFLiteModel(path).signature()["inputs"]["price"]["dtype"]
     'int8'
 """
+import contextlib
 import json
 import os
+import re
 import tempfile
 import warnings
 
 import numpy as np
 
 from .. import __version__
-from .._io import atomic_path, write_bytes, write_json
+from .._io import atomic_path, ensure_dir, write_bytes, write_json
 from .._keras import tf
 from ..errors import TFCompressError
 from .parity import ParityError, parity_report
@@ -60,8 +62,14 @@ def representative_samples(data, input_specs, *, limit=200):
     if isinstance(data, dict):
         missing = [n for n in names if n not in data]
         if missing:
-            raise TFCompressError(f"representative data lacks model inputs {missing}; the model takes {names}")
+            extra = sorted(str(k) for k in data if k not in input_specs and k != "labels")
+            hint = f" (it has unexpected {extra}: rename them)" if extra else ""
+            raise TFCompressError(f"representative data lacks model inputs {missing}{hint}; "
+                                  f"the model takes {names}")
         arrays = {n: np.asarray(data[n]) for n in names}
+        lengths = {n: len(a) for n, a in arrays.items()}
+        if len(set(lengths.values())) > 1:
+            raise TFCompressError(f"representative inputs have different numbers of rows: {lengths}")
         n_rows = min(len(a) for a in arrays.values())
         for i in range(min(n_rows, limit)):
             yield {n: _cast(arrays[n][i:i + 1], input_specs[n]) for n in names}
@@ -84,10 +92,20 @@ def representative_samples(data, input_specs, *, limit=200):
 
 def _cast(x, spec):
     want = spec.dtype.as_numpy_dtype
-    if spec.shape.rank is not None and x.ndim != spec.shape.rank:
+    expected = tuple(spec.shape[1:]) if spec.shape.rank is not None else None
+    if expected is not None and (x.ndim != spec.shape.rank or any(
+            e is not None and e != g for e, g in zip(expected, x.shape[1:]))):
         raise TFCompressError(f"representative input {spec.name!r} has shape {x.shape[1:]} per example; "
-                              f"the model expects {tuple(spec.shape[1:])}")
-    return x.astype(want)
+                              f"the model expects {expected}")
+    if x.dtype.kind in "US" and np.dtype(want).kind in "iuf" or (
+            x.dtype.kind == "f" and np.dtype(want).kind in "iu" and not np.all(np.mod(x, 1) == 0)):
+        raise TFCompressError(f"representative input {spec.name!r} has dtype {x.dtype}; the model expects "
+                              f"{np.dtype(want).name}: pass the values the model was trained on")
+    try:
+        return x.astype(want)
+    except (TypeError, ValueError):
+        raise TFCompressError(f"representative input {spec.name!r} has dtype {x.dtype} that cannot be cast "
+                              f"to {np.dtype(want).name}") from None
 
 
 def _configure(converter, mode, input_specs, representative, num_calibration, int8_io, progress):
@@ -129,22 +147,90 @@ def _progress(samples, desc):
     return list(tqdm(samples, desc=desc, leave=False, disable=None))
 
 
-def convert(model, *, mode="int8", representative=None, num_calibration=200, int8_io=True, progress=False):
-    """Convert ``model`` to TFLite bytes in ``mode`` (see the module docstring)."""
+@contextlib.contextmanager
+def converter_for(model, *, mode="int8", representative=None, num_calibration=200, int8_io=True,
+                  progress=False):
+    """A configured ``tf.lite.TFLiteConverter`` for ``model`` in ``mode`` (valid inside the ``with``: it
+    reads a temporary SavedModel). For tools that need the converter itself, e.g. the quantization debugger.
+
+    Example:
+        >>> from tfcompress._keras import keras
+        >>> m = keras.Sequential([keras.Input((2,), name="x"), keras.layers.Dense(1)])
+        >>> with converter_for(m, mode="float16") as c:
+        ...     blob = c.convert()
+    """
     if mode not in MODES:
         raise TFCompressError(f"mode {mode!r} is not one of {MODES}")
     input_specs, _ = serving_signature(model)
+    if representative is not None and mode in ("int8", "int16x8"):
+        next(representative_samples(representative, input_specs, limit=1), None)  # bad data fails fast
     with tempfile.TemporaryDirectory(prefix="tfcompress-") as tmp:
         sm = saved_model(model, os.path.join(tmp, "sm"))
         converter = tf.lite.TFLiteConverter.from_saved_model(sm, signature_keys=["serving_default"])
         _configure(converter, mode, input_specs, representative, num_calibration, int8_io, progress)
+        yield converter
+
+
+def convert(model, *, mode="int8", representative=None, num_calibration=200, int8_io=True, progress=False,
+            float_fallback=None):
+    """Convert ``model`` to TFLite bytes in ``mode`` (see the module docstring).
+
+    ``float_fallback`` (``int8`` only): TFLite tensor names (see
+    :func:`tfcompress.export.find_sensitive_layers`) whose ops stay float; the file then has float I/O."""
+    if float_fallback:
+        int8_io = False  # float ops at the edges need float I/O
+    with converter_for(model, mode=mode, representative=representative, num_calibration=num_calibration,
+                       int8_io=int8_io, progress=progress) as converter:
         try:
             with warnings.catch_warnings():  # calibration uses tf.lite.Interpreter inside TensorFlow
                 warnings.filterwarnings("ignore", message=".*tf.lite.Interpreter is deprecated")
-                return converter.convert()
+                if float_fallback:
+                    from .debugger import quantize_with_denylist
+                    if mode != "int8":
+                        raise TFCompressError(f"float_fallback works with mode='int8', not {mode!r}")
+                    blob = quantize_with_denylist(converter, representative_list(converter, model),
+                                                  list(float_fallback))
+                else:
+                    blob = converter.convert()
+        except TFCompressError:
+            raise
         except Exception as e:  # the converter raises many types, with long MLIR dumps
-            raise TFCompressError(f"the TFLite converter failed for model {model.name!r} in mode {mode!r}: "
-                                  f"{_first_error_line(e)}") from None
+            raise TFCompressError(converter_error_message(model, mode, e)) from None
+    if mode == "int16x8":
+        _check_runs_in_subprocess(blob, model, mode)
+    return blob
+
+
+def representative_list(converter, model):
+    """The converter's representative samples (dicts input name -> array[1, ...]), as a list."""
+    return list(converter.representative_dataset())
+
+
+_UNSUPPORTED = re.compile(r"'tf\.(\w+)' op is neither a custom op nor a flex op")
+_LOCATION = re.compile(r'fused\["(\w+):", "([^"@]+)')
+
+
+def converter_error_message(model, mode, e):
+    """One line for a converter failure: the op the TFLite builtins cannot express, the Keras layer it came
+    from and what to do; otherwise the first error line of the converter."""
+    text = str(e)
+    m = _UNSUPPORTED.search(text)
+    if m:
+        op = m.group(1)
+        layer = None
+        for loc in _LOCATION.finditer(text):
+            if loc.group(1) != op:
+                continue
+            parts = loc.group(2).split("/")
+            names = {l.name: l for l in model.layers}
+            layer = next((names[p] for p in parts if p in names), None)
+            if layer is not None:
+                break
+        where = f" in Keras layer {layer.name!r} ({type(layer).__name__})" if layer is not None else ""
+        return (f"the TFLite builtins cannot express TensorFlow op {op!r}{where} of model {model.name!r} "
+                f"(mode {mode!r}): rewrite that layer with ops TFLite supports (see "
+                "https://ai.google.dev/edge/litert/models/ops_compatibility) or move it out of the model")
+    return f"the TFLite converter failed for model {model.name!r} in mode {mode!r}: {_first_error_line(e)}"
 
 
 def _first_error_line(e):
@@ -155,8 +241,50 @@ def _first_error_line(e):
     return text.strip().splitlines()[0] if text.strip() else type(e).__name__
 
 
+_SMOKE = """
+import sys, numpy as np
+from ai_edge_litert.interpreter import Interpreter
+r = Interpreter(model_path=sys.argv[1]).get_signature_runner()
+feed = {}
+for n, d in r.get_input_details().items():
+    shape = [2 if s < 0 else int(s) for s in d["shape_signature"]]
+    feed[n] = np.zeros(shape, d["dtype"])
+r(**feed)
+"""
+
+
+def _check_runs_in_subprocess(blob, model, mode):
+    """Run ``blob`` once in a child process: some int16x8 kernels abort the whole process (no exception)."""
+    import subprocess
+    import sys
+
+    with tempfile.TemporaryDirectory(prefix="tfcompress-") as tmp:
+        path = os.path.join(tmp, "m.tflite")
+        with open(path, "wb") as f:
+            f.write(blob)
+        try:
+            proc = subprocess.run([sys.executable, "-c", _SMOKE, path], capture_output=True, text=True,
+                                  timeout=300)
+        except subprocess.TimeoutExpired:
+            raise TFCompressError(f"the {mode} model of {model.name!r} did not finish one inference in 300 s "
+                                  "on the LiteRT runtime: use mode='int8' or 'dynamic'") from None
+    if proc.returncode != 0:
+        ops = sorted(_op_names(blob))
+        raise TFCompressError(f"the LiteRT runtime crashed (exit code {proc.returncode}) running model "
+                              f"{model.name!r} in mode {mode!r}: a kernel of {ops} lacks {mode} support "
+                              "(attention's BATCH_MATMUL/SOFTMAX chain is a known case); use mode='int8' "
+                              "or 'dynamic'")
+
+
+def _op_names(blob):
+    from .runner import _interpreter
+
+    return {o["op_name"] for o in _interpreter(model_content=blob)._get_ops_details()}
+
+
 def to_tflite(model, path=None, *, mode="int8", representative=None, num_calibration=200, int8_io=True,
-              name=None, parity_data=None, tolerance=None, task="binary", progress=False, metadata=None):
+              name=None, parity_data=None, tolerance=None, task="binary", progress=False, metadata=None,
+              float_fallback=None):
     """Convert ``model`` and write ``path`` (default ``tflite_export/NAME.tflite``) plus a JSON sidecar.
 
     With ``parity_data`` (a dict of held-out inputs, optionally with ``labels``) the TFLite model is run
@@ -167,8 +295,9 @@ def to_tflite(model, path=None, *, mode="int8", representative=None, num_calibra
     path = os.fspath(path) if path is not None else os.path.join(DEFAULT_DIR, f"{name}.tflite")
     if os.path.isdir(path):
         raise TFCompressError(f"TFLite path {path!r} is a folder: give a file name ending in .tflite")
+    ensure_dir(os.path.dirname(os.path.abspath(path)))  # fail before the (slow) conversion
     blob = convert(model, mode=mode, representative=representative, num_calibration=num_calibration,
-                   int8_io=int8_io, progress=progress)
+                   int8_io=int8_io, progress=progress, float_fallback=float_fallback)
     write_bytes(path, blob)
     tfl = TFLiteModel(path)
     input_specs, _ = serving_signature(model)
@@ -184,6 +313,8 @@ def to_tflite(model, path=None, *, mode="int8", representative=None, num_calibra
         "size_bytes": len(blob),
         "versions": {"tfcompress": __version__, "tensorflow": tf.__version__},
     }
+    if float_fallback:
+        sidecar["float_fallback"] = list(float_fallback)
     if metadata:
         sidecar.update(metadata)
     if parity_data is not None:

@@ -128,14 +128,16 @@ def _prune_preserve_weights_quantizer():
     return ppr.PrunePreserveDefault8BitWeightsQuantizer()
 
 
-@keras.utils.register_keras_serializable(package="tfcompress")
-class DensePrunePreserveQuantizeConfig(_q.QuantizeConfig):
-    """QAT config for ``Dense`` that keeps pruned zeros at zero: tfmot's sparsity-preserving 8-bit kernel
-    quantizer, and the default 8-bit activation quantizer. It survives tfmot's graph transforms (which
-    re-create configs from ``get_config``), unlike the quantizer the PQAT registry patches in."""
+class KernelQuantizeConfig(_q.QuantizeConfig):
+    """Base QAT config for layers with a ``kernel`` and an ``activation`` (``Dense``, ``Conv2D``): the kernel
+    through :meth:`kernel_quantizer` (subclasses choose it), the activation through tfmot's default 8-bit
+    moving-average quantizer."""
+
+    def kernel_quantizer(self):
+        raise NotImplementedError
 
     def get_weights_and_quantizers(self, layer):
-        return [(layer.kernel, _prune_preserve_weights_quantizer())]
+        return [(layer.kernel, self.kernel_quantizer())]
 
     def get_activations_and_quantizers(self, layer):
         return [(layer.activation, _q.quantizers.MovingAverageQuantizer(
@@ -154,8 +156,20 @@ class DensePrunePreserveQuantizeConfig(_q.QuantizeConfig):
         return {}
 
 
+@keras.utils.register_keras_serializable(package="tfcompress")
+class DensePrunePreserveQuantizeConfig(KernelQuantizeConfig):
+    """QAT config for ``Dense`` that keeps pruned zeros at zero: tfmot's sparsity-preserving 8-bit kernel
+    quantizer, and the default 8-bit activation quantizer. It survives tfmot's graph transforms (which
+    re-create configs from ``get_config``), unlike the quantizer the PQAT registry patches in."""
+
+    def kernel_quantizer(self):
+        return _prune_preserve_weights_quantizer()
+
+
 def custom_objects():
     """The custom objects a tfcompress model may hold (for ``load_model`` and tfmot scopes)."""
+    from .text import text_custom_objects
+
     return {"Cross": Cross, "CrossQuantizeConfig": CrossQuantizeConfig,
             "EmbeddingQuantizeConfig": EmbeddingQuantizeConfig,
-            "DensePrunePreserveQuantizeConfig": DensePrunePreserveQuantizeConfig}
+            "DensePrunePreserveQuantizeConfig": DensePrunePreserveQuantizeConfig, **text_custom_objects()}

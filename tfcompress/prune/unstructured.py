@@ -114,7 +114,10 @@ def prune_low_magnitude(model, target_sparsity=0.5, total_steps=None, *, schedul
     :func:`prune_m_by_n`). ``pruning_policy="xnnpack"`` (or a tfmot ``PruningPolicy``) keeps only the layers
     the policy allows: tfmot's ``PruneForLatencyOnXNNPack`` prunes the 1x1 ``Conv2D`` layers of a
     MobileNet-like conv model (ZeroPadding2D + 3x3/stride-2 Conv2D stem ... GlobalAveragePooling2D
-    with ``keepdims=True``), which XNNPACK can run as sparse kernels.
+    with ``keepdims=True``), which XNNPACK can run as sparse kernels. Measured here
+    (``benchmarks/compression_table.py``): converted with ``tf.lite.Optimize.EXPERIMENTAL_SPARSITY`` the file
+    shrinks, but the LiteRT Python interpreter's default XNNPACK delegate does not enable sparse inference,
+    so batch-1 latency does not change; structured pruning (:func:`tfcompress.prune.prune_units`) does.
     """
     check_functional(model)
     target_sparsity = check_fraction("target_sparsity", target_sparsity)

@@ -22,8 +22,10 @@ import re
 
 from .._keras import keras, tfmot
 from ..errors import TFCompressError
-from ..models.layers import Cross, CrossQuantizeConfig, DensePrunePreserveQuantizeConfig, custom_objects
+from ..models.layers import (Cross, CrossQuantizeConfig, DensePrunePreserveQuantizeConfig, KernelQuantizeConfig,
+                             custom_objects)
 from ..models.utils import copy_model
+from . import configs as _configs
 
 _q = tfmot.quantization.keras
 PRESERVE = (None, "sparsity", "clusters", "both")
@@ -49,7 +51,7 @@ def _cluster_preserve_quantizer(preserve_sparsity, conv):
 
 
 @keras.utils.register_keras_serializable(package="tfcompress")
-class ClusterPreserveQuantizeConfig(_q.QuantizeConfig):
+class ClusterPreserveQuantizeConfig(KernelQuantizeConfig):
     """QAT config for a clustered ``Dense`` / ``Conv2D`` that keeps the number of unique weights (CQAT) and,
     with ``preserve_sparsity=True``, the zeros (PCQAT).
 
@@ -66,21 +68,8 @@ class ClusterPreserveQuantizeConfig(_q.QuantizeConfig):
         self.preserve_sparsity = bool(preserve_sparsity)
         self.conv = bool(conv)
 
-    def get_weights_and_quantizers(self, layer):
-        return [(layer.kernel, _cluster_preserve_quantizer(self.preserve_sparsity, self.conv))]
-
-    def get_activations_and_quantizers(self, layer):
-        return [(layer.activation, _q.quantizers.MovingAverageQuantizer(
-            num_bits=8, per_axis=False, symmetric=False, narrow_range=False))]
-
-    def set_quantize_weights(self, layer, quantize_weights):
-        layer.kernel = quantize_weights[0]
-
-    def set_quantize_activations(self, layer, quantize_activations):
-        layer.activation = quantize_activations[0]
-
-    def get_output_quantizers(self, layer):
-        return []
+    def kernel_quantizer(self):
+        return _cluster_preserve_quantizer(self.preserve_sparsity, self.conv)
 
     def get_config(self):
         return {"preserve_sparsity": self.preserve_sparsity, "conv": self.conv}
@@ -110,8 +99,14 @@ def layer_plan(model, layers=None, *, preserve=None):
         elif isinstance(layer, keras.layers.Embedding):
             plan.append((layer.name, "float", "Embedding: tfmot would fake-quantize its int32 id input; "
                                               "the int8 converter quantizes the table at export"))
+        elif _configs.config_for(layer) is not None:
+            plan.append((layer.name, "custom", type(_configs.config_for(layer)).__name__))
+        elif _configs.float_reason(layer):
+            plan.append((layer.name, "float", _configs.float_reason(layer)))
         elif registry.supports(layer):
             plan.append((layer.name, "quantize", "tfmot default 8-bit"))
+        elif isinstance(layer, keras.layers.BatchNormalization):
+            plan.append((layer.name, "quantize", "folded into the preceding layer by tfmot's transforms"))
         else:
             plan.append((layer.name, "float", f"tfmot has no 8-bit config for {type(layer).__name__}"))
     return plan
@@ -149,12 +144,13 @@ def quantize_aware(model, *, preserve=None, layers=None):
                 return _q.quantize_annotate_layer(layer, quantize_config=config)
             return _q.quantize_annotate_layer(layer)
         if action == "custom":
-            config = CrossQuantizeConfig(preserve_sparsity=keep_zeros)
+            config = _configs.config_for(layer) or CrossQuantizeConfig(preserve_sparsity=keep_zeros)
             return _q.quantize_annotate_layer(layer, quantize_config=config)
         return layer
 
     base = copy_model(model)
-    with _q.quantize_scope({**custom_objects(), "ClusterPreserveQuantizeConfig": ClusterPreserveQuantizeConfig}):
+    with _q.quantize_scope({**custom_objects(), **_configs.custom_objects(),
+                            "ClusterPreserveQuantizeConfig": ClusterPreserveQuantizeConfig}):
         annotated = keras.models.clone_model(base, clone_function=annotate)
         try:
             return _q.quantize_apply(annotated, scheme=_scheme(preserve))

@@ -1,0 +1,221 @@
+"""On-device recommendation table: retrieval + ranking, teacher vs students vs embedding compression.
+
+For MovieLens-small (if found) and the built-in shop: retrieval teacher, student alone, distilled
+student, and the distilled student with each compressed embedding kind (qr, hash, mixed, lowrank), each
+exported to TFLite (float32 and int8 top-10 signatures); the CTR ranking teacher and student exported
+as list signatures (one user, N candidates). Columns: params, TFLite bytes, embedding share of the bytes
+(GATHER tables + the stored candidate matrix), sampled NDCG@10 / HR@10 (100 negatives, leave-last-out),
+full-catalogue NDCG@10 / HR@10 from the TFLite top-10 itself, batch-1 p50 latency in the LiteRT
+interpreter. Also the brute-force top-K scale rows (10k and 100k random items).
+
+    python benchmarks/recsys_table.py --quick          # 1 seed, 2 epochs
+    python benchmarks/recsys_table.py --seeds 3        # mean +- std over 3 seeds
+"""
+import argparse
+import os
+import sys
+import tempfile
+import time
+
+import numpy as np
+import pandas as pd
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import tfcompress  # noqa: E402,F401
+from tfcompress._keras import keras  # noqa: E402
+from tfcompress.bench.latency import tflite_latency  # noqa: E402
+from tfcompress.data import make_ecommerce, to_dataset  # noqa: E402
+from tfcompress.data.movielens import leave_last_out  # noqa: E402
+from tfcompress.export import TFLiteModel, to_tflite  # noqa: E402
+from tfcompress.models import ctr_student, ctr_teacher  # noqa: E402
+from tfcompress.models.embeddings import tflite_embedding_bytes  # noqa: E402
+from tfcompress.models.ranking import list_ranking_model  # noqa: E402
+from tfcompress.models.retrieval import (BruteForceTopK, evaluate_sampled, export_retrieval_tflite,  # noqa: E402
+                                         fit_retrieval, id_frequencies, item_catalog, popularity_scores,
+                                         positives, retrieval_student, retrieval_teacher, sampled_candidates,
+                                         two_tower_scores)
+
+K = 10
+
+
+def load(name):
+    if name == "movielens":
+        from tfcompress.data.movielens import load_movielens
+        from tfcompress.data.paths import find_dataset
+
+        if find_dataset("movielens-small") is None:
+            return None
+        d = load_movielens(use_tfds=False)
+        return d.events, d.spec
+    d = make_ecommerce(events=100_000, seed=0)
+    return d.events, d.spec
+
+
+def full_catalogue_metrics(ids_topk, test_items):
+    hits = ids_topk == np.asarray(test_items)[:, None]
+    rank = np.where(hits.any(1), hits.argmax(1), -1)
+    ndcg = np.where(rank >= 0, 1.0 / np.log2(np.maximum(rank, 0) + 2.0), 0.0)
+    return float(ndcg.mean()), float((rank >= 0).mean())
+
+
+def query_inputs(model, frame, spec):
+    return {n: frame[n].to_numpy().astype(spec[n].dtype) for n in model.query_model.input_names}
+
+
+def retrieval_row(name, model, spec, train, test, catalog, cands, tmp, quick):
+    row = {"model": name, "params": model.query_model.count_params() + model.candidate_model.count_params()}
+    s = evaluate_sampled(two_tower_scores(model, test, cands, catalog, spec))
+    row["ndcg@10"], row["hr@10"] = s["ndcg@10"], s["hr@10"]
+    q = query_inputs(model, test, spec)
+    for mode in ("float32", "int8"):
+        path = export_retrieval_tflite(model, catalog, spec, k=K, path=os.path.join(tmp, f"{name}_{mode}.tflite"),
+                                       mode=mode, representative=q if mode == "int8" else None)
+        out = TFLiteModel(path).predict(q)
+        ndcg, hr = full_catalogue_metrics(out["item_ids"], test["item_id"].to_numpy())
+        info = tflite_embedding_bytes(path)
+        index_bytes = len(catalog) * model.candidate_model.output_shape[-1] * (4 if mode == "float32" else 1)
+        one = {n: v[:1] for n, v in q.items()}
+        lat = tflite_latency(path, one, runs=50 if quick else 200, warmup=5)
+        row[f"{mode}_bytes"] = info["total"]
+        row[f"{mode}_emb_share"] = (info["embedding"] + index_bytes) / info["total"]
+        row[f"{mode}_full_ndcg@10"], row[f"{mode}_full_hr@10"] = ndcg, hr
+        row[f"{mode}_p50_us"] = lat.p50_us
+    return row
+
+
+def ranking_rows(events, spec, train_events, test, cands, tmp, epochs, seed):
+    items = [f.name for f in spec.features if f.group == "item"]
+    catalog = item_catalog(events, spec)
+    rows = []
+    # candidate feature arrays [n_test, N] and user feature arrays [n_test]
+    cat = catalog.set_index("item_id")
+    cand_feats = {n: (cands if n == "item_id" else cat[n].reindex(cands.ravel()).to_numpy().reshape(cands.shape))
+                  .astype(spec[n].dtype) for n in items}
+    user_feats = {f.name: test[f.name].to_numpy().astype(f.dtype) if f.name in test.columns
+                  else np.ones(len(test), f.dtype) for f in spec.features if f.name not in items}
+    feed = {**user_feats, **cand_feats}
+    for name, build in (("ctr_teacher", ctr_teacher), ("ctr_student", ctr_student)):
+        keras.utils.set_random_seed(seed)
+        m = build(spec)
+        m.compile(keras.optimizers.Adam(1e-3 if name == "ctr_teacher" else 1e-2),
+                  keras.losses.BinaryCrossentropy(from_logits=True))
+        m.fit(to_dataset(train_events, spec, batch_size=1024, shuffle=True), epochs=epochs, verbose=0)
+        lm = list_ranking_model(m, cands.shape[1], item_features=items)
+        row = {"model": f"{name} (list of {cands.shape[1]})", "params": m.count_params()}
+        s = evaluate_sampled(lm.predict(feed, batch_size=256, verbose=0))
+        row["ndcg@10"], row["hr@10"] = s["ndcg@10"], s["hr@10"]
+        for mode in ("float32", "int8"):
+            path = to_tflite(lm, os.path.join(tmp, f"{name}_{mode}.tflite"), mode=mode,
+                             representative=feed if mode == "int8" else None, num_calibration=100)
+            info = tflite_embedding_bytes(path)
+            row[f"{mode}_bytes"], row[f"{mode}_emb_share"] = info["total"], info["embedding"] / info["total"]
+            sc = TFLiteModel(path).predict(feed)
+            row[f"{mode}_full_ndcg@10"] = evaluate_sampled(sc)["ndcg@10"]  # sampled, from the TFLite scores
+            row[f"{mode}_p50_us"] = tflite_latency(path, {n: v[:1] for n, v in feed.items()}, runs=50,
+                                                   warmup=5).p50_us
+        rows.append(row)
+    return rows
+
+
+def run_dataset(name, quick, seed):
+    loaded = load(name)
+    if loaded is None:
+        print(f"SKIPPED {name}: MovieLens-small not found (put ml-latest-small.zip in ../shared/data/movielens-small)")
+        return None
+    events, spec = loaded
+    epochs = 2 if quick else 5
+    catalog = item_catalog(events, spec)
+    pos = positives(events, spec)
+    train, test = leave_last_out(pos)
+    if quick and len(test) > 600:
+        test = test.sample(600, random_state=seed).reset_index(drop=True)
+    cands = sampled_candidates(train, test, catalog, num_negatives=min(100, len(catalog) - 20), seed=seed)
+    # CTR training events: everything except the held-out test interactions
+    held = set(zip(test.user_id, test.item_id, test.timestamp))
+    ctr_train = events[[t not in held for t in zip(events.user_id, events.item_id, events.timestamp)]]
+    rows = [{"model": "popularity", **{k: v for k, v in evaluate_sampled(popularity_scores(train, cands)).items()}}]
+    tmp = tempfile.mkdtemp(prefix="recsys-")
+    # ~50 steps per epoch at least: the shop has only ~5k positive events
+    batch = int(np.clip(len(train) // 50, 64, 512))
+    fit = dict(epochs=epochs, batch_size=batch, learning_rate=0.01, seed=seed)
+    t0 = time.time()
+    teacher = fit_retrieval(retrieval_teacher(spec, candidates=catalog), train, spec,
+                            **{**fit, "learning_rate": 0.003})
+    rows.append(retrieval_row("retrieval_teacher", teacher, spec, train, test, catalog, cands, tmp, quick))
+    alone = fit_retrieval(retrieval_student(spec, candidates=catalog), train, spec, **fit)
+    rows.append(retrieval_row("student alone", alone, spec, train, test, catalog, cands, tmp, quick))
+    freqs = id_frequencies(train, spec)
+    for kind in ("full", "qr", "hash", "mixed", "lowrank"):
+        min_vocab = 1000 if name == "movielens" else 100
+        st = retrieval_student(spec, teacher=teacher, candidates=catalog, embedding=kind, frequencies=freqs,
+                               compress_min_vocab=min_vocab)
+        fit_retrieval(st, train, spec, **fit)
+        rows.append(retrieval_row(f"distilled ({kind})", st, spec, train, test, catalog, cands, tmp, quick))
+        print(f"  {name}: {rows[-1]['model']} done ({time.time() - t0:.0f}s)", flush=True)
+    rows.extend(ranking_rows(events, spec, ctr_train, test, cands, tmp, max(1, epochs - 1), seed))
+    df = pd.DataFrame(rows)
+    df.insert(0, "data", name)
+    return df
+
+
+def scale_rows(quick):
+    """Brute-force top-K cost at 10k and 100k items (d=16, random vectors)."""
+    out = []
+    tmp = tempfile.mkdtemp(prefix="recsys-scale-")
+    for n in (10_000, 100_000):
+        rng = np.random.default_rng(0)
+        q_in = keras.Input((16,), name="query")
+        scores, ids = BruteForceTopK(rng.normal(size=(n, 16)).astype("float32"), np.arange(1, n + 1), k=K)(q_in)
+        m = keras.Model({"query": q_in}, [keras.layers.Activation("linear", name="scores")(scores),
+                                          keras.layers.Lambda(lambda x: x, name="item_ids")(ids)])
+        for mode in ("float32", "int8"):
+            path = to_tflite(m, os.path.join(tmp, f"s{n}_{mode}.tflite"), mode=mode,
+                             representative={"query": rng.normal(size=(50, 16)).astype("float32")})
+            lat = tflite_latency(path, {"query": rng.normal(size=(1, 16)).astype("float32")},
+                                 runs=50 if quick else 200, warmup=5)
+            out.append({"items": n, "mode": mode, "bytes": os.path.getsize(path), "p50_us": lat.p50_us})
+    return pd.DataFrame(out)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--seeds", type=int, default=1)
+    ap.add_argument("--data", nargs="+", default=["movielens", "shop"])
+    ap.add_argument("--out", default=None, help="CSV path for the table")
+    args = ap.parse_args(argv)
+    tables = []
+    for name in args.data:
+        runs = [run_dataset(name, args.quick, seed) for seed in range(args.seeds)]
+        runs = [r for r in runs if r is not None]
+        if not runs:
+            continue
+        df = pd.concat(runs)
+        num = df.select_dtypes("number").columns
+        agg = df.groupby(["data", "model"], sort=False)[list(num)].agg(["mean", "std"]) if args.seeds > 1 \
+            else df.set_index(["data", "model"])
+        tables.append(agg)
+        pd.set_option("display.width", 250, "display.max_columns", 40)
+        print(agg.round(4).to_string())
+        teacher = df[df.model == "retrieval_teacher"].iloc[0]
+        rank_t = df[df.model.str.startswith("ctr_teacher")].iloc[0]
+        rank_s = df[df.model.str.startswith("ctr_student")].iloc[0]
+        best = df[df.model.str.startswith("distilled")].sort_values("int8_full_ndcg@10").iloc[-1]
+        float_pair = teacher["float32_bytes"] + rank_t["float32_bytes"]
+        int8_pair = best["int8_bytes"] + rank_s["int8_bytes"]
+        print(f"\n{name}: float teachers {float_pair:,} B vs int8 pair ({best['model']} + ctr_student) "
+              f"{int8_pair:,} B = {float_pair / int8_pair:.1f}x smaller; retrieval full-catalogue NDCG@10 "
+              f"{best['int8_full_ndcg@10']:.4f} vs teacher {teacher['float32_full_ndcg@10']:.4f} "
+              f"({100 * best['int8_full_ndcg@10'] / max(1e-9, teacher['float32_full_ndcg@10']):.0f}%); "
+              f"sampled NDCG@10 {best['ndcg@10']:.4f} vs {teacher['ndcg@10']:.4f}; ranking sampled NDCG@10 "
+              f"int8 student {rank_s['int8_full_ndcg@10']:.4f} vs float teacher {rank_t['ndcg@10']:.4f}\n")
+    scale = scale_rows(args.quick)
+    print("brute-force top-10 scale (d=16):")
+    print(scale.to_string(index=False))
+    if args.out and tables:
+        pd.concat(tables).to_csv(args.out)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,42 @@
+"""The pipeline runs every task end to end (tiny settings): text and image report accuracy, ship assets."""
+import json
+import os
+
+import pytest
+
+from tfcompress.errors import TFCompressError
+from tfcompress.pipeline import RunConfig, run
+
+
+def _tiny(task, tmp_path, stages=("teacher", "distill", "qat", "export"), **kw):
+    return RunConfig(task=task, quick=True, out=str(tmp_path / "run"), savedmodels_dir=str(tmp_path / "sm"),
+                     tflite_dir=str(tmp_path / "tfl"), teacher_epochs=2, student_epochs=1, latency_runs=5,
+                     calibration_samples=30, stages=stages, **kw)
+
+
+def test_text_task_on_product_titles(tmp_path):
+    result = run(_tiny("text", tmp_path, events=60_000))
+    report = json.loads((tmp_path / "run" / "report.json").read_text())
+    stages = {(s["name"], s["format"]): s for s in report["stages"]}
+    assert "accuracy" in stages[("student_int8", "tflite")] and "auc" not in stages[("student_int8", "tflite")]
+    assert report["summary"]["metric"] == "accuracy"
+    assert abs(report["parity"]["accuracy_diff"]) <= 0.05
+    tok = tmp_path / "tfl" / "text_tokenizer"
+    assert (tok / "vocab.txt").exists() and (tok / "tokenizer.json").exists()
+    side = json.loads((tmp_path / "tfl" / "text_student_int8.json").read_text())
+    assert side["assets"]["tokenizer"].endswith("text_tokenizer")
+    assert result.stage("teacher").accuracy > 0.15  # 20 categories: chance is 0.05
+
+
+def test_image_task_on_synthetic_images(tmp_path):
+    result = run(_tiny("image", tmp_path, events=2_000, stages=("teacher", "distill", "export")))
+    assert os.path.exists(tmp_path / "tfl" / "image_student_int8.tflite")
+    assert result.summary["metric"] == "accuracy"
+    assert result.stage("teacher").accuracy > 0.2  # 10 classes: chance is 0.1
+
+
+def test_unknown_task_and_model_options_are_clear_errors(tmp_path):
+    with pytest.raises(TFCompressError, match="task 'video' is not one of"):
+        RunConfig(task="video").validate()
+    with pytest.raises(TFCompressError, match=r"unknown text teacher option\(s\) \['depth'\]"):
+        RunConfig(task="text", teacher={"depth": 3}).validate()

@@ -1,0 +1,162 @@
+"""Selective float fallback: find the ops int8 quantization hurts most and keep them float.
+
+:func:`find_sensitive_layers` runs ``tf.lite.experimental.QuantizationDebugger`` on the int8 conversion and
+ranks every quantized op by ``rmse / scale`` (the quantization error in units of the quantization step;
+~0.3 is the error of ideal rounding, larger means the op's range or inputs suit int8 badly).
+:func:`export_with_fallback` re-exports with the worst ops kept float (``denylisted_nodes``), one more at a
+time, until the parity tolerance holds.
+
+Example:
+    >>> import numpy as np, os, tempfile
+    >>> from tfcompress._keras import keras
+    >>> x = keras.Input((4,), name="x")
+    >>> m = keras.Model({"x": x}, keras.layers.Dense(1, name="logit")(keras.layers.Dense(8, name="h")(x)))
+    >>> rep = {"x": np.random.RandomState(0).randn(64, 4).astype("float32")}
+    >>> table = find_sensitive_layers(m, rep, top_k=2)
+    >>> list(table.columns)[:3]
+    ['tensor_name', 'op_name', 'keras_layer']
+"""
+import csv
+import io
+import os
+import warnings
+
+import numpy as np
+
+from .._keras import tf
+from ..errors import TFCompressError, check
+
+
+def _debugger(converter, samples):
+    """``samples``: dicts input name -> array; the debugger feeds lists in its interpreter's input order."""
+    options = tf.lite.experimental.QuantizationDebugOptions(fully_quantize=True)
+    order = []
+
+    def ordered():
+        return iter([[s[n] for n in order] for s in samples])
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*tf.lite.Interpreter is deprecated")
+        dbg = tf.lite.experimental.QuantizationDebugger(
+            converter=converter, debug_dataset=ordered, debug_options=options)
+    names = [_input_name(d["name"], samples[0]) for d in dbg._quant_interpreter.get_input_details()]
+    order.extend(names)
+    return dbg
+
+
+def _input_name(tensor_name, sample):
+    if tensor_name in sample:
+        return tensor_name
+    base = tensor_name.split(":")[0]
+    base = base[len("serving_default_"):] if base.startswith("serving_default_") else base
+    if base in sample:
+        return base
+    raise TFCompressError(f"cannot match TFLite input {tensor_name!r} to a model input {sorted(sample)}")
+
+
+def quantize_with_denylist(converter, samples, denylist):
+    """int8 TFLite bytes from a configured ``converter`` with the ops producing tensors ``denylist`` kept
+    float (float inputs/outputs). ``samples``: dicts input name -> array[1, ...]."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*tf.lite.Interpreter is deprecated")
+        dbg = _debugger(converter, samples)
+        # set the options without the property setter (it would rebuild the debug model); the non-debug
+        # quantization reads them: denylisted ops stay float, inputs/outputs stay float
+        dbg._debug_options = tf.lite.experimental.QuantizationDebugOptions(
+            denylisted_nodes=list(denylist), fully_quantize=False)
+        return dbg.get_nondebug_quantized_model()
+
+
+def _keras_layer(tensor_name, model):
+    names = {l.name for l in model.layers}
+    for part in tensor_name.replace(";", "/").split("/"):
+        if part in names:
+            return part
+        if part.startswith("quant_") and part[6:] in names:
+            return part[6:]
+    return ""
+
+
+def find_sensitive_layers(model, representative, top_k=None, *, num_calibration=100):
+    """The int8-quantized ops of ``model`` ranked by quantization error (worst first), as a DataFrame with
+    ``tensor_name`` (what ``float_fallback=`` takes), ``op_name``, ``keras_layer``, ``rmse_scale``,
+    ``max_abs_error``, ``scale``, ``can_fallback``. ``top_k`` keeps the first rows.
+
+    Example:
+        >>> # find_sensitive_layers(student, sample_inputs(train, spec, 100), top_k=5)
+    """
+    import pandas as pd
+
+    from .tflite import converter_for, representative_list
+
+    with converter_for(model, mode="int8", representative=representative, num_calibration=num_calibration,
+                       int8_io=False) as converter:
+        samples = representative_list(converter, model)
+        dbg = _debugger(converter, samples)
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*tf.lite.Interpreter is deprecated")
+            dbg.run()
+    buf = io.StringIO()
+    dbg.layer_statistics_dump(buf)
+    buf.seek(0)
+    rows = list(csv.DictReader(buf))
+    table = pd.DataFrame({
+        "tensor_name": [r["tensor_name"] for r in rows],
+        "op_name": [r["op_name"] for r in rows],
+        "keras_layer": [_keras_layer(r["tensor_name"], model) for r in rows],
+        "rmse_scale": [float(np.sqrt(float(r["mean_squared_error"]))) / float(r["scale"]) if float(r["scale"])
+                       else 0.0 for r in rows],
+        "max_abs_error": [float(r["max_abs_error"]) for r in rows],
+        "scale": [float(r["scale"]) for r in rows],
+    })
+    # the op writing a model output is named after the signature ("StatefulPartitionedCall:0"), which
+    # the quantizer cannot match: it cannot be kept float by name
+    table["can_fallback"] = ~table["tensor_name"].str.startswith("StatefulPartitionedCall")
+    table = table.sort_values("rmse_scale", ascending=False, kind="stable").reset_index(drop=True)
+    return table.head(top_k) if top_k else table
+
+
+def export_with_fallback(model, path, *, representative, parity_data, tolerance, max_float=5, task="binary",
+                         num_calibration=200, name=None):
+    """Export int8 and check parity; while ``tolerance`` is exceeded, keep the next most sensitive op float
+    (see :func:`find_sensitive_layers`) and re-export, up to ``max_float`` ops. Returns
+    ``(path, float_ops)``; raises :class:`ParityError` (file kept as ``.rejected``) if even ``max_float``
+    float ops do not meet the tolerance.
+
+    Example:
+        >>> # path, kept = export_with_fallback(student, "tflite_export/s.tflite", representative=rep,
+        >>> #                                   parity_data=held_out, tolerance={"max_abs": 0.01})
+    """
+    from .parity import ParityError
+    from .tflite import to_tflite
+
+    check(isinstance(tolerance, dict) and tolerance, "export_with_fallback needs tolerance= (e.g. "
+                                                      "{'max_abs': 0.01})")
+    path = os.fspath(path)
+    common = dict(mode="int8", representative=representative, num_calibration=num_calibration, int8_io=False,
+                  parity_data=parity_data, tolerance=tolerance, task=task, name=name)
+    try:
+        return to_tflite(model, path, **common), []
+    except ParityError:
+        pass
+    table = find_sensitive_layers(model, representative, num_calibration=num_calibration)
+    ranked = list(table[table["can_fallback"]]["tensor_name"])
+    if not ranked:
+        raise TFCompressError(f"no quantized op of model {model.name!r} to keep float")
+    last = None
+    for k in range(1, min(max_float, len(ranked)) + 1):
+        kept = ranked[:k]
+        try:
+            out = to_tflite(model, path, float_fallback=kept, metadata={"fallback_step": k}, **common)
+            _drop_rejected(path)
+            return out, kept
+        except ParityError as e:
+            last = e
+    raise ParityError(f"{os.path.basename(path)} fails parity even with the {len(kept)} most sensitive ops "
+                      f"float ({last}); raise max_float or loosen the tolerance")
+
+
+def _drop_rejected(path):
+    for p in (path + ".rejected", path + ".rejected.json"):
+        if os.path.exists(p):
+            os.remove(p)
