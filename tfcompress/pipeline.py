@@ -1,5 +1,8 @@
 """The end-to-end recipe: teacher → distilled student → pruned → sparsity-preserving QAT → int8 TFLite → report.
 
+Tasks (``ctr``, ``text``, ``image``; see :mod:`tfcompress.tasks`) supply the data, the model builders, the
+loss and the quality metric; the stages below are the same for every task.
+
 ``tfcompress run`` is a thin shell over :func:`run`. Each stage takes a Keras model and returns one (or an
 exported artifact); every model is evaluated on the same held-out, time-ordered test split; the report
 (``report.md/.csv/.json/.html`` and ``pareto.png`` in the run folder) is built from what the stages
@@ -8,14 +11,14 @@ recorded, never re-derived.
 =============  ==========================================================================================
 stage          what it does
 =============  ==========================================================================================
-``teacher``    train the large DCN-v2 CTR teacher on labels (early stopping on validation AUC)
+``teacher``    train the task's large teacher on labels (CTR: DCN-v2), early stopping on the validation metric
 ``baseline``   train the student alone on labels (the "no distillation" reference)
 ``distill``    train a fresh student with :class:`~tfcompress.distill.Distiller` from the teacher
 ``prune``      tfmot magnitude pruning of the student to ``prune.target_sparsity`` (PolynomialDecay
                with a frequency derived from the step count), fine-tuned by distillation, then stripped
 ``qat``        sparsity-preserving quantization-aware training (tfmot collaborative optimization)
 ``export``     float32 TFLite of the teacher and full-int8 TFLite (int8 weights and activations, int8
-               float I/O) of the final student, with the parity gate
+               float I/O) of the final student, each evaluated on the test split
 =============  ==========================================================================================
 
 Example:
@@ -31,19 +34,12 @@ import sys
 import time
 from dataclasses import dataclass, field
 
-import numpy as np
-
 from . import __version__
 from ._io import ensure_dir, write_json
 from ._keras import keras, tf
 from .errors import TFCompressError, check, check_fraction
 
 STAGES = ("teacher", "baseline", "distill", "prune", "qat", "export")
-# RunConfig fields whose default (None) means "the task's default" (which differs for --quick).
-TASK_DEFAULTED = ("events", "batch_size", "teacher_epochs", "student_epochs", "learning_rate",
-                  "student_learning_rate", "prune_epochs", "qat_epochs", "calibration_samples", "latency_runs")
-
-
 @dataclass
 class RunConfig:
     """Everything ``tfcompress run`` needs; loadable from YAML (:meth:`from_yaml`), unknown keys rejected.
@@ -409,7 +405,7 @@ class Pipeline:
 
     def parity(self):
         student_qat = next((r for r in self.results if r.name == "student_qat"), None)
-        source = student_qat or self._latest_student_keras_for_export()
+        source = student_qat or self._latest_student()
         int8 = next((r for r in self.results if r.name == "student_int8"), None)
         if source is None or int8 is None:
             return {}
@@ -422,9 +418,6 @@ class Pipeline:
         return {"keras_stage": source.name, "tflite_stage": int8.name, "max_abs_prob_diff": figures["max_abs"],
                 "mean_abs_prob_diff": figures["mean_abs"], "metric": m, f"{m}_keras": figures["keras"],
                 f"{m}_tflite": figures["tflite"], f"{m}_diff": figures["metric_diff"], "n": figures["n"]}
-
-    def _latest_student_keras_for_export(self):
-        return self._latest_student()
 
     def rows(self):
         from .bench import size

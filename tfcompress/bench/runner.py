@@ -533,7 +533,7 @@ def run_bench(models, data="builtin", *, events=20_000, seed=0, label=None, batc
     """
     from . import latency as lat
     from .metrics import bootstrap_diff
-    from .report import Report, latency_plot, pareto_plot
+    from .report import Report
 
     if isinstance(models, (str, os.PathLike, BenchModel)):
         models = [models]

@@ -37,7 +37,7 @@ import warnings
 import numpy as np
 
 from .. import __version__
-from .._io import atomic_path, ensure_dir, write_bytes, write_json
+from .._io import ensure_dir, write_bytes, write_json
 from .._keras import tf
 from ..errors import TFCompressError
 from .parity import ParityError, parity_report
