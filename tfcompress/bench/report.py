@@ -257,6 +257,15 @@ _CSS = ("body{font-family:system-ui,sans-serif;margin:2em;color:#222}"
         "figure{margin:1.5em 0}img{max-width:100%}")
 
 
+def _as_frame(rows, what):
+    """A fresh DataFrame from a DataFrame or a list of dicts; a clear error naming ``what`` otherwise."""
+    if isinstance(rows, pd.DataFrame):
+        return rows.reset_index(drop=True).copy()
+    if isinstance(rows, (list, tuple)) and all(isinstance(r, dict) for r in rows):
+        return pd.DataFrame(list(rows))
+    raise TFCompressError(f"{what} must be a list of dicts or a DataFrame, got {type(rows).__name__}")
+
+
 class Report:
     """One table of compression stages with Markdown / CSV / JSON / HTML output and embedded plots.
 
@@ -272,13 +281,7 @@ class Report:
     """
 
     def __init__(self, rows, title="tfcompress report", meta=None):
-        if isinstance(rows, pd.DataFrame):
-            frame = rows.reset_index(drop=True).copy()
-        elif isinstance(rows, (list, tuple)) and all(isinstance(r, dict) for r in rows):
-            frame = pd.DataFrame(list(rows))
-        else:
-            raise TFCompressError(f"rows must be a list of dicts or a DataFrame, got "
-                                  f"{type(rows).__name__}")
+        frame = _as_frame(rows, "rows")
         if meta is not None and not isinstance(meta, dict):
             raise TFCompressError(f"meta must be a dict or None, got {type(meta).__name__}")
         self.frame = frame
@@ -298,14 +301,7 @@ class Report:
             >>> "### latency" in r.to_markdown()
             True
         """
-        if isinstance(rows, pd.DataFrame):
-            frame = rows.reset_index(drop=True).copy()
-        elif isinstance(rows, (list, tuple)) and all(isinstance(r, dict) for r in rows):
-            frame = pd.DataFrame(list(rows))
-        else:
-            raise TFCompressError(f"table {title!r}: rows must be a list of dicts or a DataFrame, got "
-                                  f"{type(rows).__name__}")
-        self.tables[str(title)] = frame
+        self.tables[str(title)] = _as_frame(rows, f"table {title!r}: rows")
         return self
 
     @classmethod
