@@ -3,8 +3,10 @@
 All in one run, each figure with its ratio to the unpruned model measured in the same run:
 
 * CTR (built-in synthetic shop, AUC): a DCN-v2 baseline; unstructured magnitude pruning; 2:4 sparsity;
-  structured pruning (units removed, fine-tuned with distillation from the baseline); low-rank factorization
-  (fine-tuned likewise); weight clustering; and int8 versions of the baseline and of PCQAT.
+  structured pruning (units removed); low-rank factorization; weight clustering; and int8 versions of the
+  baseline (post-training) and of PCQAT. Every compressed CTR model is fine-tuned the same way: by
+  distillation from the baseline (alpha 0.5, T 2) for ``--epochs`` (plain label fine-tuning of an already
+  converged CTR model overfits its embeddings and would blur the comparison).
 * Images (Fashion-MNIST if present under ``shared_data_dir()``, else the synthetic images; accuracy): a
   MobileNet-like conv net; the XNNPACK pruning policy (1x1 convs at 75 %, converted with
   ``EXPERIMENTAL_SPARSITY``); structured filter pruning.
@@ -12,7 +14,8 @@ All in one run, each figure with its ratio to the unpruned model measured in the
 Latency: LiteRT interpreter, 1 thread, batch 1, all models of a task interleaved (``compare_latency``).
 
     python benchmarks/compression_table.py --quick            # a small configuration, about a minute
-    python benchmarks/compression_table.py --events 200000 --epochs 3 --runs 500 --out table.csv
+    python benchmarks/compression_table.py --events 200000 --epochs 3 --images 60000 --image-epochs 5 \
+        --runs 500 --out table.csv
 """
 import argparse
 import os
@@ -78,6 +81,13 @@ def fit(model, ds, epochs, callbacks=None):
     return model
 
 
+def distill_fit(model, ds, epochs, teacher, callbacks=None):
+    """Fine-tune a compressed CTR model by distillation from the unpruned baseline (every method alike)."""
+    prune.fine_tune(model, ds, teacher=teacher, epochs=epochs, alpha=0.5, temperature=2.0,
+                    callbacks=callbacks or [])
+    return model
+
+
 def ctr_rows(args, tmp):
     data = make_ecommerce(events=args.events, seed=0)
     train, val, test = data.split()
@@ -102,20 +112,21 @@ def ctr_rows(args, tmp):
 
     add("baseline", "float32", base)
     for target in args.sparsities:
-        p = fit(prune.prune_low_magnitude(base, target, total_steps=steps), ds, args.epochs,
-                prune.pruning_callbacks())
+        p = distill_fit(prune.prune_low_magnitude(base, target, total_steps=steps), ds, args.epochs, base,
+                        prune.pruning_callbacks())
         add("magnitude", f"{target:.0%}", prune.strip(p))
-    p = fit(prune.prune_m_by_n(base, 2, 4, total_steps=steps), ds, args.epochs, prune.pruning_callbacks())
+    p = distill_fit(prune.prune_m_by_n(base, 2, 4, total_steps=steps), ds, args.epochs, base,
+                    prune.pruning_callbacks())
     add("2:4", "m=2 n=4", prune.strip(p))
     for fraction in args.fractions:
         small, _ = prune.prune_units(base, fraction, importance="l1")
-        prune.fine_tune(small, ds, teacher=base, epochs=args.epochs, alpha=0.5, temperature=2.0)
+        distill_fit(small, ds, args.epochs, base)
         add("structured", f"units -{fraction:.0%}", small)
     for energy in args.energies:
         small, _ = prune.factorize(base, energy=energy)
-        prune.fine_tune(small, ds, teacher=base, epochs=args.epochs, alpha=0.5, temperature=2.0)
+        distill_fit(small, ds, args.epochs, base)
         add("low-rank", f"energy {energy}", small)
-    c = fit(prune.cluster_weights(base, 16), ds, args.epochs)
+    c = distill_fit(prune.cluster_weights(base, 16), ds, args.epochs, base)
     clustered = prune.strip_clustering(c)
     add("cluster", "16", clustered)
     # int8: the baseline (post-training) and PCQAT on a pruned + clustered model
@@ -124,10 +135,10 @@ def ctr_rows(args, tmp):
     q_base = metrics.auc(y_test, tflite_predict(path, x_test).ravel())
     rows.append(row("ctr", "int8 PTQ", "baseline", base, path, q_base))
     print(f"  int8 PTQ     baseline       AUC {q_base:.4f}", flush=True)
-    pruned = prune.strip(fit(prune.prune_low_magnitude(base, 0.5, total_steps=steps), ds, args.epochs,
-                             prune.pruning_callbacks()))
-    pc = prune.strip_clustering(fit(prune.cluster_weights(pruned, 16, preserve_sparsity=True), ds, 1))
-    qat = fit(quantize_aware(pc, preserve="both"), ds, 1)
+    pruned = prune.strip(distill_fit(prune.prune_low_magnitude(base, 0.5, total_steps=steps), ds, args.epochs,
+                                     base, prune.pruning_callbacks()))
+    pc = prune.strip_clustering(distill_fit(prune.cluster_weights(pruned, 16, preserve_sparsity=True), ds, 1, base))
+    qat = distill_fit(quantize_aware(pc, preserve="both"), ds, 1, base)
     path = os.path.join(tmp, "ctr_int8_pcqat.tflite")
     convert(qat, path, mode="int8", representative=val.head(200))
     tflite_auc = metrics.auc(y_test, tflite_predict(path, x_test).ravel())
@@ -144,7 +155,7 @@ def image_data(args):
         (xtr, ytr), (xte, yte) = load_fashion_mnist(use_tfds=False)
         source = "fashion_mnist"
         xtr, ytr = xtr[:args.images], ytr[:args.images]
-        xte, yte = xte[:2000], yte[:2000]
+        xte, yte = xte[:args.test_images], yte[:args.test_images]
     except Exception as e:  # noqa: BLE001 - absent data: fall back to the synthetic set, and say so
         print(f"  (Fashion-MNIST not available: {str(e).splitlines()[0][:100]}; using synthetic images)")
         x, y = synthetic_images(n=args.images + 1000, size=28, classes=10, seed=0)
@@ -225,15 +236,17 @@ def main(argv=None):
     ap.add_argument("--events", type=int, default=100_000)
     ap.add_argument("--images", type=int, default=10_000)
     ap.add_argument("--epochs", type=int, default=2)
+    ap.add_argument("--image-epochs", type=int, default=None, help="epochs for the image models (default: --epochs)")
+    ap.add_argument("--test-images", type=int, default=10_000, help="Fashion-MNIST test images to score")
     ap.add_argument("--runs", type=int, default=300)
     ap.add_argument("--quick", action="store_true", help="a small configuration (about a minute or two)")
     ap.add_argument("--skip-images", action="store_true")
     ap.add_argument("--out", help="write the table as CSV here")
     args = ap.parse_args(argv)
     args.sparsities, args.fractions, args.energies = (0.5, 0.8), (0.5, 0.75), (0.9, 0.6)
-    args.image_epochs = args.epochs
+    args.image_epochs = args.image_epochs or args.epochs
     if args.quick:
-        args.events, args.images, args.epochs, args.runs = 20_000, 3000, 1, 100
+        args.events, args.images, args.epochs, args.runs, args.test_images = 20_000, 3000, 1, 100, 2000
         args.image_epochs = 3
         args.sparsities, args.fractions, args.energies = (0.8,), (0.75,), (0.6,)
     start = time.time()

@@ -1,15 +1,19 @@
 """On-device recommendation table: retrieval + ranking, teacher vs students vs embedding compression.
 
 For MovieLens-small (if found) and the built-in shop: retrieval teacher, student alone, distilled
-student, and the distilled student with each compressed embedding kind (qr, hash, mixed, lowrank), each
-exported to TFLite (float32 and int8 top-10 signatures); the CTR ranking teacher and student exported
-as list signatures (one user, N candidates). Columns: params, TFLite bytes, embedding share of the bytes
-(GATHER tables + the stored candidate matrix), sampled NDCG@10 / HR@10 (100 negatives, leave-last-out),
-full-catalogue NDCG@10 / HR@10 from the TFLite top-10 itself, batch-1 p50 latency in the LiteRT
-interpreter. Also the brute-force top-K scale rows (10k and 100k random items).
+student, the distilled student with each compressed embedding kind (qr, hash, mixed, lowrank), and the
+on-device retrieval student (distilled, 8-d towers), each exported to TFLite (float32 and int8 top-10
+signatures; int8 stores the candidate matrix with one scale); the CTR ranking teacher, student alone and
+distilled student exported as list signatures (one user, N candidates). Columns: params, TFLite bytes,
+embedding share of the bytes (GATHER tables + the stored candidate matrix), sampled NDCG@10 / HR@10 (100
+negatives, leave-last-out; Keras for retrieval), full-catalogue NDCG@10 / HR@10 from the TFLite top-10
+itself (for the ranking rows: sampled NDCG@10 from the TFLite scores), batch-1 p50 latency in the LiteRT
+interpreter. Then the pair summary: float teachers (retrieval + ranking) vs the int8 on-device pair
+(``ON_DEVICE`` + ``ON_DEVICE_RANKER``): bytes, ratio, embedding share, NDCG@10 as % of the teachers'.
+Also the brute-force top-K scale rows (10k and 100k random items).
 
-    python benchmarks/recsys_table.py --quick          # 1 seed, 2 epochs
-    python benchmarks/recsys_table.py --seeds 3        # mean +- std over 3 seeds
+    python benchmarks/recsys_table.py --quick          # 1 seed, 2 epochs, 600 test users (~10 min)
+    python benchmarks/recsys_table.py --seeds 3        # mean ± std over 3 seeds, 5 epochs
 """
 import argparse
 import os
@@ -26,6 +30,7 @@ import tfcompress  # noqa: E402,F401
 from tfcompress._keras import keras  # noqa: E402
 from tfcompress.bench.latency import tflite_latency  # noqa: E402
 from tfcompress.data import make_ecommerce, to_dataset  # noqa: E402
+from tfcompress.distill import Distiller  # noqa: E402
 from tfcompress.data.movielens import leave_last_out  # noqa: E402
 from tfcompress.export import TFLiteModel, to_tflite  # noqa: E402
 from tfcompress.models import ctr_student, ctr_teacher  # noqa: E402
@@ -33,10 +38,13 @@ from tfcompress.models.embeddings import tflite_embedding_bytes  # noqa: E402
 from tfcompress.models.ranking import list_ranking_model  # noqa: E402
 from tfcompress.models.retrieval import (BruteForceTopK, evaluate_sampled, export_retrieval_tflite,  # noqa: E402
                                          fit_retrieval, id_frequencies, item_catalog, popularity_scores,
-                                         positives, retrieval_student, retrieval_teacher, sampled_candidates,
-                                         two_tower_scores)
+                                         keras_topk, positives, requantize_per_tensor, retrieval_student,
+                                         retrieval_teacher, sampled_candidates, two_tower_scores)
 
 K = 10
+ON_DEVICE_DIM = 8
+ON_DEVICE = f"distilled (full, d={ON_DEVICE_DIM})"  # the pair's retrieval model
+ON_DEVICE_RANKER = "ctr_student distilled"  # the pair's ranking model
 
 
 def load(name):
@@ -68,6 +76,7 @@ def retrieval_row(name, model, spec, train, test, catalog, cands, tmp, quick):
     s = evaluate_sampled(two_tower_scores(model, test, cands, catalog, spec))
     row["ndcg@10"], row["hr@10"] = s["ndcg@10"], s["hr@10"]
     q = query_inputs(model, test, spec)
+    _, keras_ids = keras_topk(model, test, catalog, spec, k=K)
     for mode in ("float32", "int8"):
         path = export_retrieval_tflite(model, catalog, spec, k=K, path=os.path.join(tmp, f"{name}_{mode}.tflite"),
                                        mode=mode, representative=q if mode == "int8" else None)
@@ -80,6 +89,9 @@ def retrieval_row(name, model, spec, train, test, catalog, cands, tmp, quick):
         row[f"{mode}_bytes"] = info["total"]
         row[f"{mode}_emb_share"] = (info["embedding"] + index_bytes) / info["total"]
         row[f"{mode}_full_ndcg@10"], row[f"{mode}_full_hr@10"] = ndcg, hr
+        # how much of the Keras model's full-catalogue top-10 the TFLite top-10 keeps
+        row[f"{mode}_top10_overlap"] = float(np.mean([len(set(a) & set(b)) / K
+                                                      for a, b in zip(out["item_ids"], keras_ids)]))
         row[f"{mode}_p50_us"] = lat.p50_us
     return row
 
@@ -95,18 +107,28 @@ def ranking_rows(events, spec, train_events, test, cands, tmp, epochs, seed):
     user_feats = {f.name: test[f.name].to_numpy().astype(f.dtype) if f.name in test.columns
                   else np.ones(len(test), f.dtype) for f in spec.features if f.name not in items}
     feed = {**user_feats, **cand_feats}
-    for name, build in (("ctr_teacher", ctr_teacher), ("ctr_student", ctr_student)):
+    ds = to_dataset(train_events, spec, batch_size=1024, shuffle=True)
+    teacher = None
+    for name, build in (("ctr_teacher", ctr_teacher), ("ctr_student", ctr_student),
+                        ("ctr_student distilled", ctr_student)):
         keras.utils.set_random_seed(seed)
         m = build(spec)
-        m.compile(keras.optimizers.Adam(1e-3 if name == "ctr_teacher" else 1e-2),
-                  keras.losses.BinaryCrossentropy(from_logits=True))
-        m.fit(to_dataset(train_events, spec, batch_size=1024, shuffle=True), epochs=epochs, verbose=0)
+        if name == "ctr_student distilled":  # response distillation from the CTR teacher (logits)
+            d = Distiller(m, teacher, alpha=0.1, temperature=1.0)
+            d.compile(keras.optimizers.Adam(1e-2))
+            d.fit(ds, epochs=epochs, verbose=0)
+        else:
+            m.compile(keras.optimizers.Adam(1e-3 if name == "ctr_teacher" else 1e-2),
+                      keras.losses.BinaryCrossentropy(from_logits=True))
+            m.fit(ds, epochs=epochs, verbose=0)
+        teacher = m if name == "ctr_teacher" else teacher
         lm = list_ranking_model(m, cands.shape[1], item_features=items)
         row = {"model": f"{name} (list of {cands.shape[1]})", "params": m.count_params()}
+        path_name = name.replace(" ", "_")
         s = evaluate_sampled(lm.predict(feed, batch_size=256, verbose=0))
         row["ndcg@10"], row["hr@10"] = s["ndcg@10"], s["hr@10"]
         for mode in ("float32", "int8"):
-            path = to_tflite(lm, os.path.join(tmp, f"{name}_{mode}.tflite"), mode=mode,
+            path = to_tflite(lm, os.path.join(tmp, f"{path_name}_{mode}.tflite"), mode=mode,
                              representative=feed if mode == "int8" else None, num_calibration=100)
             info = tflite_embedding_bytes(path)
             row[f"{mode}_bytes"], row[f"{mode}_emb_share"] = info["total"], info["embedding"] / info["total"]
@@ -153,9 +175,15 @@ def run_dataset(name, quick, seed):
         fit_retrieval(st, train, spec, **fit)
         rows.append(retrieval_row(f"distilled ({kind})", st, spec, train, test, catalog, cands, tmp, quick))
         print(f"  {name}: {rows[-1]['model']} done ({time.time() - t0:.0f}s)", flush=True)
+    # the on-device retrieval student: 8-d towers (the stored candidate matrix is N x 8 int8 bytes)
+    st = retrieval_student(spec, teacher=teacher, candidates=catalog, embedding_dim=ON_DEVICE_DIM,
+                           output_dim=ON_DEVICE_DIM)
+    fit_retrieval(st, train, spec, **fit)
+    rows.append(retrieval_row(ON_DEVICE, st, spec, train, test, catalog, cands, tmp, quick))
     rows.extend(ranking_rows(events, spec, ctr_train, test, cands, tmp, max(1, epochs - 1), seed))
     df = pd.DataFrame(rows)
     df.insert(0, "data", name)
+    df.insert(1, "seed", seed)
     return df
 
 
@@ -166,16 +194,50 @@ def scale_rows(quick):
     for n in (10_000, 100_000):
         rng = np.random.default_rng(0)
         q_in = keras.Input((16,), name="query")
-        scores, ids = BruteForceTopK(rng.normal(size=(n, 16)).astype("float32"), np.arange(1, n + 1), k=K)(q_in)
+        scores, ids = BruteForceTopK(rng.normal(size=(n, 16)).astype("float32"), np.arange(1, n + 1), k=K,
+                                     name="topk")(q_in)
         m = keras.Model({"query": q_in}, [keras.layers.Activation("linear", name="scores")(scores),
                                           keras.layers.Lambda(lambda x: x, name="item_ids")(ids)])
         for mode in ("float32", "int8"):
             path = to_tflite(m, os.path.join(tmp, f"s{n}_{mode}.tflite"), mode=mode,
                              representative={"query": rng.normal(size=(50, 16)).astype("float32")})
+            if mode == "int8":  # one scale for the matrix, as export_retrieval_tflite does
+                requantize_per_tensor(path, m.get_layer("topk").candidates.numpy())
             lat = tflite_latency(path, {"query": rng.normal(size=(1, 16)).astype("float32")},
                                  runs=50 if quick else 200, warmup=5)
             out.append({"items": n, "mode": mode, "bytes": os.path.getsize(path), "p50_us": lat.p50_us})
     return pd.DataFrame(out)
+
+
+def pair_summary(df):
+    """One row per seed: the float teachers vs the int8 on-device pair (bytes, ratio, quality ratios)."""
+    out = []
+    for seed, d in df.groupby("seed"):
+        by = d.set_index("model")
+        t = by.loc["retrieval_teacher"]
+        s = by.loc[ON_DEVICE]
+        rt = d[d.model.str.startswith("ctr_teacher")].iloc[0]
+        rs = d[d.model.str.startswith(ON_DEVICE_RANKER)].iloc[0]
+        float_pair = t["float32_bytes"] + rt["float32_bytes"]
+        int8_pair = s["int8_bytes"] + rs["int8_bytes"]
+        emb = s["int8_emb_share"] * s["int8_bytes"] + rs["int8_emb_share"] * rs["int8_bytes"]
+        out.append({"seed": seed, "float_pair_bytes": float_pair, "int8_pair_bytes": int8_pair,
+                    "retrieval_int8_bytes": s["int8_bytes"], "ranking_int8_bytes": rs["int8_bytes"],
+                    "pair_ratio": float_pair / int8_pair, "int8_pair_emb_share": emb / int8_pair,
+                    "retrieval_ndcg@10": s["ndcg@10"], "teacher_ndcg@10": t["ndcg@10"],
+                    "retrieval_ndcg_pct": 100 * s["ndcg@10"] / t["ndcg@10"],
+                    "retrieval_hr_pct": 100 * s["hr@10"] / t["hr@10"],
+                    "retrieval_int8_top10_overlap": s["int8_top10_overlap"],
+                    "ranking_int8_ndcg@10": rs["int8_full_ndcg@10"], "ranking_teacher_ndcg@10": rt["ndcg@10"],
+                    "ranking_ndcg_pct": 100 * rs["int8_full_ndcg@10"] / rt["ndcg@10"]})
+    return pd.DataFrame(out)
+
+
+def _ms(values, fmt="{:.4f}"):
+    values = np.asarray(values, np.float64)
+    if len(values) < 2:
+        return fmt.format(values.mean())
+    return f"{fmt.format(values.mean())} ± {fmt.format(values.std(ddof=1))}"
 
 
 def main(argv=None):
@@ -186,30 +248,31 @@ def main(argv=None):
     ap.add_argument("--out", default=None, help="CSV path for the table")
     args = ap.parse_args(argv)
     tables = []
+    pd.set_option("display.width", 250, "display.max_columns", 40)
     for name in args.data:
         runs = [run_dataset(name, args.quick, seed) for seed in range(args.seeds)]
         runs = [r for r in runs if r is not None]
         if not runs:
             continue
         df = pd.concat(runs)
-        num = df.select_dtypes("number").columns
-        agg = df.groupby(["data", "model"], sort=False)[list(num)].agg(["mean", "std"]) if args.seeds > 1 \
-            else df.set_index(["data", "model"])
+        num = [c for c in df.select_dtypes("number").columns if c != "seed"]
+        agg = df.groupby(["data", "model"], sort=False)[num].agg(["mean", "std"]) if args.seeds > 1 \
+            else df.set_index(["data", "model"])[num]
         tables.append(agg)
-        pd.set_option("display.width", 250, "display.max_columns", 40)
         print(agg.round(4).to_string())
-        teacher = df[df.model == "retrieval_teacher"].iloc[0]
-        rank_t = df[df.model.str.startswith("ctr_teacher")].iloc[0]
-        rank_s = df[df.model.str.startswith("ctr_student")].iloc[0]
-        best = df[df.model.str.startswith("distilled")].sort_values("int8_full_ndcg@10").iloc[-1]
-        float_pair = teacher["float32_bytes"] + rank_t["float32_bytes"]
-        int8_pair = best["int8_bytes"] + rank_s["int8_bytes"]
-        print(f"\n{name}: float teachers {float_pair:,} B vs int8 pair ({best['model']} + ctr_student) "
-              f"{int8_pair:,} B = {float_pair / int8_pair:.1f}x smaller; retrieval full-catalogue NDCG@10 "
-              f"{best['int8_full_ndcg@10']:.4f} vs teacher {teacher['float32_full_ndcg@10']:.4f} "
-              f"({100 * best['int8_full_ndcg@10'] / max(1e-9, teacher['float32_full_ndcg@10']):.0f}%); "
-              f"sampled NDCG@10 {best['ndcg@10']:.4f} vs {teacher['ndcg@10']:.4f}; ranking sampled NDCG@10 "
-              f"int8 student {rank_s['int8_full_ndcg@10']:.4f} vs float teacher {rank_t['ndcg@10']:.4f}\n")
+        pair = pair_summary(df)
+        n = f"{len(pair)} seed{'s' if len(pair) > 1 else ''}"
+        print(f"\n{name} ({n}, mean ± std): float teachers {_ms(pair.float_pair_bytes, '{:,.0f}')} B vs int8 pair "
+              f"({ON_DEVICE} {_ms(pair.retrieval_int8_bytes, '{:,.0f}')} B + {ON_DEVICE_RANKER} "
+              f"{_ms(pair.ranking_int8_bytes, '{:,.0f}')} B) = {_ms(pair.int8_pair_bytes, '{:,.0f}')} B: "
+              f"{_ms(pair.pair_ratio, '{:.1f}')}x smaller; embedding share of the int8 pair "
+              f"{_ms(100 * pair.int8_pair_emb_share, '{:.0f}')}%")
+        print(f"  retrieval sampled NDCG@10 {_ms(pair['retrieval_ndcg@10'])} vs teacher {_ms(pair['teacher_ndcg@10'])}"
+              f" = {_ms(pair.retrieval_ndcg_pct, '{:.1f}')}% (HR@10 {_ms(pair.retrieval_hr_pct, '{:.1f}')}%; "
+              "int8 TFLite "
+              f"top-10 keeps {_ms(100 * pair.retrieval_int8_top10_overlap, '{:.0f}')}% of the Keras top-10); "
+              f"ranking sampled NDCG@10 int8 student {_ms(pair['ranking_int8_ndcg@10'])} vs float teacher "
+              f"{_ms(pair['ranking_teacher_ndcg@10'])} = {_ms(pair.ranking_ndcg_pct, '{:.1f}')}%\n")
     scale = scale_rows(args.quick)
     print("brute-force top-10 scale (d=16):")
     print(scale.to_string(index=False))

@@ -43,9 +43,9 @@ CONFIGS = {
     "quick": {"text_train": 3000, "text_test": 1000, "seq_len": 64, "vocab": 3000, "d_model": 64, "blocks": 2,
               "text_epochs": 2, "image_train": 6000, "image_test": 2000, "widths": (16, 32, 64),
               "image_epochs": 2, "teacher_extra_epochs": 2, "qat_epochs": 1, "runs": 100},
-    "full": {"text_train": None, "text_test": None, "seq_len": 128, "vocab": 8000, "d_model": 128, "blocks": 4,
-             "text_epochs": 4, "image_train": None, "image_test": None, "widths": (32, 64, 128),
-             "image_epochs": 8, "teacher_extra_epochs": 4, "qat_epochs": 1, "runs": 300},
+    "full": {"text_train": None, "text_test": None, "seq_len": 96, "vocab": 8000, "d_model": 96, "blocks": 2,
+             "text_epochs": 3, "image_train": None, "image_test": None, "widths": (32, 64, 128),
+             "image_epochs": 5, "teacher_extra_epochs": 2, "qat_epochs": 1, "runs": 300},
 }
 
 
@@ -188,8 +188,16 @@ def main(argv=None):
     parser.add_argument("--seeds", type=int, default=3, help="seeds for the students (mean ± std)")
     parser.add_argument("--label", default="recommend", choices=("recommend", "sentiment"))
     parser.add_argument("--out", default=None, help="folder for report.md/.csv/.json (default: print only)")
+    parser.add_argument("--epochs", type=int, default=None,
+                        help="student epochs for both families (teachers train --epochs + a few more)")
+    parser.add_argument("--image-train", type=int, default=None,
+                        help="use this many Fashion-MNIST training images (a fixed random subset; default: all)")
     args = parser.parse_args(argv)
-    cfg = CONFIGS["quick" if args.quick else "full"]
+    cfg = dict(CONFIGS["quick" if args.quick else "full"])
+    if args.image_train:
+        cfg["image_train"] = args.image_train
+    if args.epochs:
+        cfg["text_epochs"] = cfg["image_epochs"] = args.epochs
     start = time.time()
 
     def log(msg):

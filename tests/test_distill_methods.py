@@ -329,7 +329,9 @@ def test_feature_distiller_matches_transformer_hidden_states_and_attention_maps(
     tap = lambda m: keras.Model(m.input, [m.get_layer("hidden").output, m.get_layer("mha").output[1]])  # noqa
     hs, as_ = tap(student).predict(x, verbose=0)
     ht, at = tap(teacher).predict(x, verbose=0)
-    hid = (((hs.reshape(32, -1) @ d.projections[0].kernel.numpy()) - ht.reshape(32, -1)) ** 2).mean(-1)
+    # same 6 positions: the projection maps channels (8 -> 16, a per-position Dense), not the flat 48 -> 96
+    assert d.projections[0].kernel.shape == (8, 16)
+    hid = (((hs @ d.projections[0].kernel.numpy()) - ht).reshape(32, -1) ** 2).mean(-1)
     att = ((as_.mean(1) - at.mean(1)).reshape(32, -1) ** 2).mean(-1)
     np.testing.assert_allclose(got, ((hid + att) / 2).mean(), rtol=1e-4)
     d.compile(optimizer=keras.optimizers.Adam(0.01))
@@ -339,3 +341,50 @@ def test_feature_distiller_matches_transformer_hidden_states_and_attention_maps(
         FeatureDistiller(student, teacher, pairs={"mha": "mha[1]"})
     with pytest.raises(TFCompressError, match="no output \\[5\\]"):
         FeatureDistiller(student, teacher, pairs={"mha[5]": "mha[1]"})
+
+
+def test_offline_cache_from_a_real_keras3_keras_nlp_teacher(tmp_path):
+    """A Keras 3 keras-nlp classifier (built from config, no download) teaches a tf_keras student offline."""
+    keras_nlp = pytest.importorskip("keras_nlp")
+    from tfcompress.distill import OfflineDistiller, cache_teacher_outputs, cached_dataset, read_manifest
+
+    backbone = keras_nlp.models.BertBackbone(vocabulary_size=50, num_layers=1, num_heads=2, hidden_dim=8,
+                                             intermediate_dim=16, max_sequence_length=12)
+    teacher = keras_nlp.models.BertTextClassifier(backbone, num_classes=3, preprocessor=None)
+    rng = np.random.default_rng(0)
+    x = {"token_ids": rng.integers(1, 50, (40, 12)).astype("int32"), "segment_ids": np.zeros((40, 12), "int32"),
+         "padding_mask": np.ones((40, 12), "int32")}
+    y = rng.integers(0, 3, 40).astype("int32")
+    ds = tf.data.Dataset.from_tensor_slices((x, y)).batch(16)
+    path = cache_teacher_outputs(teacher, ds, tmp_path / "k3", chunk_size=16)
+    assert read_manifest(path)["teacher"] == "predict:BertTextClassifier"
+    got = np.concatenate([b[0][1].numpy() for b in cached_dataset(path, batch_size=64, shuffle=False)])
+    np.testing.assert_allclose(got, teacher.predict(x, verbose=0), rtol=1e-5, atol=1e-6)
+
+    inputs = {k: keras.Input((12,), dtype="int32", name=k) for k in x}
+    h = keras.layers.GlobalAveragePooling1D()(keras.layers.Embedding(50, 8)(inputs["token_ids"]))
+    student = keras.Model(inputs, keras.layers.Dense(3)(h))
+    d = OfflineDistiller(student, alpha=0.5, temperature=2.0, task="multiclass")
+    d.compile(optimizer=keras.optimizers.Adam(1e-2))
+    hist = d.fit(cached_dataset(path, batch_size=16), epochs=3, verbose=0).history
+    assert np.isfinite(hist["loss"]).all() and hist["loss"][-1] < hist["loss"][0]
+
+
+def test_feature_distiller_projects_conv_maps_channelwise():
+    """FitNets' regressor on conv maps: a 1x1 projection of channels (Cs x Ct weights), matched to a NumPy reference."""
+    def cnn(width, seed):
+        keras.utils.set_random_seed(seed)
+        x = keras.Input((8, 8, 1))
+        h = keras.layers.Conv2D(width, 3, padding="same", name="feat")(x)
+        return keras.Model(x, keras.layers.Dense(3)(keras.layers.GlobalAveragePooling2D()(h)))
+
+    student, teacher = cnn(4, 1), cnn(12, 2)
+    d = FeatureDistiller(student, teacher, pairs={"feat": "feat"}, alpha=0.0, task="multiclass")
+    assert d.projections[0].kernel.shape == (4, 12)  # flattened maps would need 256 x 768 weights
+    x = np.random.default_rng(0).normal(size=(16, 8, 8, 1)).astype("float32")
+    d.compile(optimizer=keras.optimizers.SGD(0.0))
+    got = d.evaluate(x, batch_size=16, verbose=0, return_dict=True)["feature_loss"]
+    fs = keras.Model(student.input, student.get_layer("feat").output).predict(x, verbose=0)
+    ft = keras.Model(teacher.input, teacher.get_layer("feat").output).predict(x, verbose=0)
+    ref = (((fs @ d.projections[0].kernel.numpy()) - ft).reshape(16, -1) ** 2).mean()
+    np.testing.assert_allclose(got, ref, rtol=1e-4)

@@ -152,5 +152,63 @@ def test_sensitive_layers_and_float_fallback(trained_student, rep, held_out, tmp
     assert any(dt == "int8" for _, dt in ops.values())       # the rest stays int8
     with pytest.raises(export.ParityError, match="even with the 1 most sensitive ops float"):
         export.export_with_fallback(trained_student, tmp_path / "never.tflite", representative=rep,
-                                    parity_data=held_out, tolerance={"max_abs": 0.0}, max_float=1)
+                                    parity_data=held_out, tolerance={"max_abs": 0.0}, max_float=1,
+                                    strategy="ranked")
     assert (tmp_path / "never.tflite.rejected").exists() and not (tmp_path / "never.tflite").exists()
+
+
+
+def _hostile_model():
+    """x -> h (unit 0 always 0) -> hostile (weight 1000 on that dead unit: per-channel int8 rounds the useful
+    weights 0.5 to 0) -> out. Only keeping ``hostile`` float recovers the output."""
+    from tfcompress._keras import keras
+
+    x = keras.Input((4,), name="x")
+    h = keras.layers.Dense(4, name="h")
+    hostile = keras.layers.Dense(1, name="hostile")
+    out = keras.layers.Dense(1, name="out")
+    m = keras.Model({"x": x}, out(hostile(h(x))))
+    wh = np.random.default_rng(0).normal(size=(4, 4)).astype("float32")
+    wh[:, 0] = 0.0
+    h.set_weights([wh, np.zeros(4, "float32")])
+    hostile.set_weights([np.array([[1000.0], [0.5], [0.5], [0.5]], "float32"), np.zeros(1, "float32")])
+    out.set_weights([np.ones((1, 1), "float32"), np.zeros(1, "float32")])
+    return m
+
+
+def test_greedy_fallback_keeps_the_hostile_op_float_and_records_steps(tmp_path):
+    m = _hostile_model()
+    rng = np.random.default_rng(1)
+    rep = {"x": rng.normal(size=(64, 4)).astype("float32")}
+    data = {"x": rng.normal(size=(64, 4)).astype("float32")}
+    tol = {"mean_abs": 0.1}  # plain int8: ~1.5
+    with pytest.raises(export.ParityError):
+        export.to_tflite(m, tmp_path / "plain.tflite", mode="int8", representative=rep, int8_io=False,
+                         parity_data=data, tolerance=tol, task="regression", num_calibration=64)
+    path, kept = export.export_with_fallback(m, tmp_path / "fb.tflite", representative=rep, parity_data=data,
+                                             tolerance=tol, task="regression", num_calibration=64)
+    assert 1 <= len(kept) <= 2 and "hostile" in kept[0], kept
+    side = export.read_sidecar(path)
+    assert side["float_fallback"] == kept and side["parity"]["mean_abs"] <= 0.1
+    steps = side["fallback_steps"]
+    assert steps[0]["float_ops"] == [] and steps[0]["parity"]["mean_abs"] > 0.1
+    assert steps[-1]["float_ops"] == kept and steps[-1]["parity"]["mean_abs"] <= 0.1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fb.json", "fb.tflite", "plain.tflite.rejected",
+                                                         "plain.tflite.rejected.json"]
+
+
+def test_greedy_fallback_says_when_no_single_op_helps(trained_student, rep, held_out, tmp_path):
+    with pytest.raises(export.ParityError, match="no single op of the 2 most sensitive"):
+        export.export_with_fallback(trained_student, tmp_path / "s.tflite", representative=rep,
+                                    parity_data=held_out, tolerance={"max_abs": 0.0}, candidates=2)
+    assert not (tmp_path / "s.tflite").exists()
+
+def test_int16x8_on_a_transformer_student_fails_with_a_hint(tmp_path):
+    """int16x8 calibration cannot range the attention padding mask path: one line that says what to use instead."""
+    from tfcompress.models.text import text_student
+
+    m = text_student(50, 3, 12, kind="transformer", embed_dim=8, hidden=8)
+    rep = {"token_ids": np.random.default_rng(0).integers(1, 50, (16, 12)).astype("int32")}
+    with pytest.raises(TFCompressError, match=r"mode 'int16x8'.*recorded during calibration.*use mode='int8'"):
+        export.to_tflite(m, tmp_path / "t.tflite", mode="int16x8", representative=rep)
+    assert not list(tmp_path.iterdir())  # nothing half-written

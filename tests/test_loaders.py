@@ -295,3 +295,66 @@ def test_tfds_fallback_failure_is_one_clear_error(monkeypatch):
         load_movielens()
     with pytest.raises(TFCompressError, match=r"train-images-idx3-ubyte.gz.*ConnectionError"):
         load_fashion_mnist()
+
+
+@pytest.fixture
+def no_local_data(monkeypatch):
+    import tfcompress.data.paths as paths
+
+    monkeypatch.setattr(paths, "shared_data_dir", lambda: None)
+    monkeypatch.setattr(paths, "_EXTRA_DIRS", {})
+
+
+def test_tfds_fallback_fashion_mnist_success(monkeypatch, no_local_data):
+    """With no local files the loader asks TFDS for ``fashion_mnist`` and returns the same arrays as locally."""
+    import tensorflow as tf
+    import tensorflow_datasets as tfds
+
+    rng = np.random.default_rng(0)
+    fake = {split: (rng.integers(0, 256, (n, 28, 28, 1), dtype=np.uint8), rng.integers(0, 10, n).astype(np.int64))
+            for split, n in (("train", 12), ("test", 5))}
+    calls = []
+
+    def fake_load(name, split, batch_size, as_supervised):
+        calls.append((name, tuple(split), batch_size, as_supervised))
+        return [tuple(tf.constant(a) for a in fake[s]) for s in split]
+
+    monkeypatch.setattr(tfds, "load", fake_load)
+    (x, y), (xt, yt) = load_fashion_mnist()
+    assert calls == [("fashion_mnist", ("train", "test"), -1, True)]
+    assert x.shape == (12, 28, 28) and x.dtype == np.uint8 and xt.shape == (5, 28, 28)
+    np.testing.assert_array_equal(x, fake["train"][0][..., 0])
+    np.testing.assert_array_equal(yt, fake["test"][1])
+
+
+def test_tfds_fallback_movielens_success(monkeypatch, no_local_data):
+    """TFDS ``movielens/latest-small-ratings`` examples (string ids, genre class ids) become the same Interactions."""
+    import tensorflow as tf
+    import tensorflow_datasets as tfds
+
+    genre_names = tfds.builder("movielens/latest-small-ratings").info.features["movie_genres"].feature.names
+    users = [b"1", b"1", b"1", b"2", b"2", b"3"]
+    movies = [b"10", b"20", b"30", b"10", b"40", b"20"]
+    ratings = [5.0, 3.0, 4.0, 4.5, 1.0, 4.0]
+    genres = [[1], [2, 3], [], [1], [4], [2, 3]]
+    examples = {"user_id": users, "movie_id": movies, "user_rating": ratings,
+                "timestamp": [100, 200, 300, 150, 250, 50],
+                "movie_genres": tf.ragged.constant(genres, dtype=tf.int64),
+                "movie_title": [b"t"] * len(users)}
+
+    def fake_load(name, split):
+        assert (name, split) == ("movielens/latest-small-ratings", "train")
+        return tf.data.Dataset.from_tensor_slices(examples)
+
+    monkeypatch.setattr(tfds, "load", fake_load)
+    data = load_movielens()
+    ev = data.events
+    assert len(ev) == 6 and int(ev["click"].sum()) == 4  # rating >= 4
+    assert data.spec["user_id"].vocab_size == 4 and data.spec["item_id"].vocab_size == 5  # 3 users / 4 movies + OOV
+    assert data.spec.metadata["source"] == "movielens-small"
+    # first listed genre by name; movie 30 lists none → genre id 0 (unknown)
+    assert set(data.vocabularies["genre"]) == {genre_names[1], genre_names[2], genre_names[4]}
+    assert sorted(int(m) for m in data.item_ids.to_numpy()) == [10, 20, 30, 40]
+    names = data.vocabularies["genre"]
+    genre_of = {int(data.item_ids[i]): (names[g] if g else None) for i, g in zip(ev["item_id"], ev["genre"])}
+    assert genre_of == {10: genre_names[1], 20: genre_names[2], 30: None, 40: genre_names[4]}

@@ -1,4 +1,6 @@
 """Two-tower retrieval (teacher, student, distillation), top-K TFLite export, list ranking, MovieLens."""
+import os
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -9,7 +11,8 @@ from tfcompress.data.movielens import leave_last_out
 from tfcompress.errors import TFCompressError
 from tfcompress.export import TFLiteModel, to_tflite
 from tfcompress.models.ranking import list_ranking_model
-from tfcompress.models.retrieval import (evaluate_sampled, export_retrieval_tflite, fit_retrieval, item_catalog,
+from tfcompress.models.retrieval import (BruteForceTopK, evaluate_sampled, export_retrieval_tflite, fit_retrieval,
+                                         item_catalog,
                                          keras_topk, popularity_scores, positives, retrieval_dataset,
                                          retrieval_student,
                                          retrieval_teacher, retrieval_topk_model, sampled_candidates,
@@ -61,10 +64,28 @@ def test_distilled_student_trains(shop_retrieval):
     spec, catalog, train, _, student = shop_retrieval
     distilled = retrieval_student(spec, embedding_dim=4, output_dim=4, teacher=student, embedding="qr",
                                   compress_min_vocab=100, candidates=catalog, num_negatives=32)
+    before = [w.copy() for w in student.get_weights()]
     distilled.compile(keras.optimizers.Adam(0.01))
     hist = distilled.fit(retrieval_dataset(positives(train, spec).iloc[:512], spec, batch_size=128), epochs=1,
                          verbose=0)
     assert np.isfinite(hist.history["loss"][-1])
+    # the teacher is frozen: distillation trains the student's towers only
+    assert all(np.array_equal(a, b) for a, b in zip(before, student.get_weights()))
+
+
+def test_bruteforce_topk_ids_with_and_without_id_table():
+    cands = np.random.default_rng(0).normal(size=(30, 4)).astype("float32")
+    q = np.random.default_rng(1).normal(size=(3, 4)).astype("float32")
+    want = np.argsort(-(q @ cands.T), axis=1, kind="stable")[:, :5]
+    ids_free = np.arange(1, 31)                      # consecutive: no table, row + 1
+    ids_odd = np.arange(30)[::-1] * 7 + 3             # arbitrary ids: stored and gathered
+    for ids, stored in ((ids_free, False), (ids_odd, True)):
+        layer = BruteForceTopK(cands, ids, k=5)
+        _, got = layer(q)
+        np.testing.assert_array_equal(got.numpy(), ids[want])
+        assert (len(layer.weights) == 2) == stored
+    with pytest.raises(TFCompressError, match="item ids"):
+        BruteForceTopK(cands, ids_free[:5])
 
 
 def _check_topk_matches(keras_scores_all, ids_tfl, scores_keras_topk, atol):
@@ -95,6 +116,34 @@ def test_float_tflite_topk_equals_keras_and_int8_overlaps(shop_retrieval, tmp_pa
     out8 = TFLiteModel(path8).predict(q_feats)
     overlap = np.mean([len(set(a) & set(b)) / k for a, b in zip(out8["item_ids"], ids_keras)])
     assert overlap >= 0.6, overlap
+
+    # the candidate matrix is stored int8 with ONE scale, quantized from the Keras embeddings (NumPy reference)
+    from ai_edge_litert.interpreter import Interpreter
+
+    cand = candidate_embeddings(student, catalog, spec)
+    interp = Interpreter(model_path=str(path8))
+    mats = [d for d in interp.get_tensor_details() if tuple(d["shape"]) == cand.shape]
+    assert len(mats) == 1 and mats[0]["dtype"] == np.int8
+    scales = mats[0]["quantization_parameters"]["scales"]
+    assert scales.shape == (1,) and scales[0] == pytest.approx(np.abs(cand).max() / 127, rel=1e-5)
+    want_q = np.clip(np.round(cand / scales[0]), -127, 127)
+    assert np.abs(interp.get_tensor(mats[0]["index"]).astype(int) - want_q).max() <= 1
+    # the int8 top-K is the exact top-K of (Keras query) x (int8 matrix) up to the int8 score rounding
+    deq = interp.get_tensor(mats[0]["index"]).astype(np.float32) * scales[0]
+    q_all = query_embeddings(student, users, spec) @ deq.T
+    row_of = dict(zip(catalog.item_id, range(len(catalog))))
+    got = np.array([[q_all[r, row_of[i]] for i in ids] for r, ids in enumerate(out8["item_ids"])])
+    kth = -np.sort(-q_all, axis=1)[:, k - 1:k]
+    assert (got >= kth - 0.03).all()
+    # per-row scales (the converter's) cost 12 bytes per item more; consecutive ids store no id table
+    path_row = export_retrieval_tflite(student, catalog, spec, k=k, path=tmp_path / "r8row.tflite", mode="int8",
+                                       representative=q_feats, candidate_scales="row")
+    assert os.path.getsize(path_row) - os.path.getsize(path8) >= 11 * len(catalog)  # ~12 B + alignment
+    from tfcompress.export import read_sidecar
+    assert read_sidecar(path8)["size_bytes"] == os.path.getsize(path8)
+    consecutive = np.array_equal(catalog.item_id, catalog.item_id.iloc[0] + np.arange(len(catalog)))
+    id_tables = [d for d in interp.get_tensor_details() if tuple(d["shape"]) == (len(catalog),)]
+    assert len(id_tables) == (0 if consecutive else 1)
 
     # unknown users: 10**6 and -5 are served as user 0 (the OOV row), never a crash
     odd = {n: np.repeat(v[:1], 3) for n, v in q_feats.items()}

@@ -40,3 +40,16 @@ def test_unknown_task_and_model_options_are_clear_errors(tmp_path):
         RunConfig(task="video").validate()
     with pytest.raises(TFCompressError, match=r"unknown text teacher option\(s\) \['depth'\]"):
         RunConfig(task="text", teacher={"depth": 3}).validate()
+
+
+def test_each_task_resolves_its_own_stages():
+    from tfcompress.pipeline import STAGES
+
+    assert RunConfig().validate().stages == STAGES
+    assert RunConfig(task="retrieval").validate().stages == ("teacher", "baseline", "distill", "compress", "export")
+    with pytest.raises(TFCompressError, match=r"unknown stage\(s\) \['compress'\]; ctr stages are"):
+        RunConfig(stages=("teacher", "compress")).validate()
+    with pytest.raises(TFCompressError, match=r"unknown retrieval student option\(s\) \['depth'\]"):
+        RunConfig(task="retrieval", student={"depth": 2}).validate()
+    with pytest.raises(TFCompressError, match=r"embedding='bogus' is not one of"):
+        RunConfig(task="retrieval", student={"embedding": "bogus"}).validate()

@@ -9,7 +9,7 @@ Example:
     >>> main(["bench", "a.tflite", "a.tflite", "--runs", "50", "--out", "runs/bench"])  # doctest: +SKIP
     >>> main(["report", "runs/bench"])  # doctest: +SKIP
     >>> main(["run", "--stages", "nonsense"])  # doctest: +SKIP
-    tfcompress: error: unknown stage(s) ['nonsense']; stages are [...]
+    tfcompress: error: unknown stage(s) ['nonsense']; ctr stages are [...]
     2
 """
 import argparse
@@ -27,10 +27,13 @@ def _parser():
     r = sub.add_parser("run", help="the whole job on the built-in data: teacher -> distilled student -> "
                        "pruned -> QAT -> int8 TFLite -> report",
                        description="Run the end-to-end recipe on the built-in synthetic e-commerce data.")
-    r.add_argument("--task", help="ctr (default: CTR ranking on the built-in shop), text (product titles, or "
-                   "reviews with --data) or image (synthetic images, or Fashion-MNIST with --data)")
-    r.add_argument("--data", help="real data for the task: text: 'reviews' (../shared/data) or a reviews CSV "
-                   "path; image: 'fashion_mnist' (../shared/data) or a folder of Fashion-MNIST IDX files")
+    r.add_argument("--task", help="ctr (default: CTR ranking on the built-in shop, or on interactions with "
+                   "--data), retrieval (two-tower top-K retrieval + list ranking for the phone), text (product "
+                   "titles, or reviews with --data) or image (synthetic images, or Fashion-MNIST with --data)")
+    r.add_argument("--data", help="real data for the task: ctr and retrieval: 'movielens' (../shared/data), a "
+                   "MovieLens zip/folder/ratings.csv or an interactions CSV (user, item, time columns); text: "
+                   "'reviews' (../shared/data) or a reviews CSV path; image: 'fashion_mnist' (../shared/data) "
+                   "or a folder of Fashion-MNIST IDX files")
     r.add_argument("--out", help="run folder for the report (default runs/TASK)")
     r.add_argument("--savedmodels", help="folder for SavedModels (default savedmodels)")
     r.add_argument("--tflite-dir", help="folder for .tflite files (default tflite_export)")
@@ -38,7 +41,8 @@ def _parser():
                    "default 200,000), shop events whose titles text uses, images for image")
     r.add_argument("--seed", type=_int, help="random seed (default 0)")
     r.add_argument("--config", help="YAML file of RunConfig keys (unknown keys are rejected)")
-    r.add_argument("--stages", help="comma-separated subset of teacher,baseline,distill,prune,qat,export")
+    r.add_argument("--stages", help="comma-separated subset of teacher,baseline,distill,prune,qat,export "
+                   "(retrieval: teacher,baseline,distill,compress,export)")
     r.add_argument("--quick", action="store_true", help="tiny data and models: finishes in about a minute")
     r.add_argument("--verbose", action="store_true", help="show Keras training progress")
 
@@ -119,7 +123,9 @@ def _run(args):
     result = run(config)
     s = result.summary
     print(f"report: {os.path.join(result.report_dir, 'report.md')}")
-    if s:
+    if s and s.get("headline"):
+        print(s["headline"])
+    elif s:
         speed = f", {s['latency_p50_speedup']:.1f}x lower batch-1 p50 latency" if s.get("latency_p50_speedup") else ""
         m = s["metric"]
         print(f"int8 student vs float32 teacher: {s['size_ratio']:.1f}x smaller, {m} {s[m + '_final']:.4f} vs "

@@ -1,7 +1,9 @@
 """The end-to-end recipe: teacher → distilled student → pruned → sparsity-preserving QAT → int8 TFLite → report.
 
 Tasks (``ctr``, ``text``, ``image``; see :mod:`tfcompress.tasks`) supply the data, the model builders, the
-loss and the quality metric; the stages below are the same for every task.
+loss and the quality metric; the stages below are the same for every task. A task may instead run its
+own stages (``task.stages`` and ``task.pipeline_class``, a :class:`Pipeline` subclass): ``retrieval``
+(:mod:`tfcompress.tasks.retrieval`) does, keeping the progress, timing, artifacts and report of this module.
 
 ``tfcompress run`` is a thin shell over :func:`run`. Each stage takes a Keras model and returns one (or an
 exported artifact); every model is evaluated on the same held-out, time-ordered test split; the report
@@ -55,7 +57,7 @@ class RunConfig:
     out: str = None
     savedmodels_dir: str = "savedmodels"
     tflite_dir: str = "tflite_export"
-    stages: tuple = STAGES
+    stages: tuple = None  # None: all of the task's stages (STAGES for ctr/text/image)
     quick: bool = False
     verbose: bool = False
     events: int = None
@@ -116,7 +118,7 @@ class RunConfig:
 
     def to_dict(self):
         d = dataclasses.asdict(self)
-        d["stages"] = list(self.stages)
+        d["stages"] = list(self.stages) if self.stages is not None else None
         return d
 
     def resolve(self):
@@ -130,7 +132,7 @@ class RunConfig:
         cfg.student = {**task.student_kwargs(self.quick), **self.student}
         if cfg.out is None:
             cfg.out = os.path.join("runs", self.task)
-        cfg.stages = tuple(cfg.stages)
+        cfg.stages = tuple(task_stages(task) if cfg.stages is None else cfg.stages)
         return cfg
 
     def validate(self):
@@ -141,9 +143,10 @@ class RunConfig:
 
         check(self.task in task_names(), f"task {self.task!r} is not one of {list(task_names())}")
         cfg = self.resolve()
-        unknown = [s for s in cfg.stages if s not in STAGES]
-        check(not unknown, f"unknown stage(s) {unknown}; stages are {list(STAGES)}")
-        check(len(cfg.stages) > 0, f"no stage selected; stages are {list(STAGES)}")
+        known = task_stages(get_task(cfg.task))
+        unknown = [s for s in cfg.stages if s not in known]
+        check(not unknown, f"unknown stage(s) {unknown}; {cfg.task} stages are {list(known)}")
+        check(len(cfg.stages) > 0, f"no stage selected; {cfg.task} stages are {list(known)}")
         check("teacher" in cfg.stages or "distill" not in cfg.stages,
               "stage 'distill' needs stage 'teacher' (the model it learns from): add it to --stages")
         has_student = any(s in cfg.stages for s in ("baseline", "distill"))
@@ -170,7 +173,10 @@ class RunConfig:
         for name in ("out", "savedmodels_dir", "tflite_dir"):
             path = getattr(cfg, name)
             check(not os.path.isfile(path), f"{name} {path!r} is a file, not a folder: choose another path")
-        get_task(cfg.task).check_options(cfg.teacher, cfg.student)
+        task = get_task(cfg.task)
+        task.check_options(cfg.teacher, cfg.student)
+        if hasattr(task, "check_data"):
+            task.check_data(cfg.data)
         return cfg
 
 
@@ -465,8 +471,11 @@ def run(config=None, *, progress=None, **overrides):
     config = config.validate()
     for name in ("out", "savedmodels_dir", "tflite_dir"):
         ensure_dir(getattr(config, name), name)
-    pipe = Pipeline(config, progress=progress)
-    for stage in STAGES:
+    from .tasks import get_task
+
+    task = get_task(config.task)
+    pipe = (getattr(task, "pipeline_class", None) or Pipeline)(config, progress=progress)
+    for stage in task_stages(task):
         if stage in config.stages:
             getattr(pipe, stage)()
     pipe.measure_latency()
@@ -489,7 +498,7 @@ def run(config=None, *, progress=None, **overrides):
     full = report.to_dict()
     for row, r in zip(full["stages"], pipe.results):
         row["path"] = os.path.abspath(r.path)
-        row.update({k: v for k, v in r.extra.items() if k != "latency"})
+        row.update({k: v for k, v in r.extra.items() if k != "latency" and _is_jsonable(v)})
     full.update({"parity": parity, "summary": summary, "config": config.to_dict()})
     write_json(paths["json"], full)
     _append_markdown(paths["md"], parity, summary)
@@ -497,6 +506,11 @@ def run(config=None, *, progress=None, **overrides):
                        summary=summary, elapsed_s=elapsed)
     pipe.progress("report", f"written to {config.out}", t0)
     return result
+
+
+def task_stages(task):
+    """The stage names ``task`` runs, in order (:data:`STAGES` unless the task defines its own)."""
+    return tuple(getattr(task, "stages", None) or STAGES)
 
 
 def _is_jsonable(value):
@@ -520,7 +534,9 @@ def _append_markdown(path, parity, summary):
     with open(path) as f:
         text = f.read()
     lines = [text.rstrip(), ""]
-    if summary:
+    if summary and summary.get("lines"):  # a task with its own summary (e.g. retrieval)
+        lines += list(summary["lines"])
+    elif summary:
         m = summary["metric"]
         lines += ["### Teacher (float32 TFLite) vs final student (int8 TFLite)", "",
                   f"- size: {summary['size_ratio']:.1f}x smaller ({summary['gzip_ratio']:.1f}x gzipped)",
@@ -529,7 +545,9 @@ def _append_markdown(path, parity, summary):
         if summary.get("latency_p50_speedup"):
             lines.append(f"- batch-1 p50 latency: {summary['latency_p50_speedup']:.1f}x lower")
         lines.append("")
-    if parity:
+    if parity and parity.get("lines"):
+        lines += list(parity["lines"])
+    elif parity:
         lines += [f"### Parity: {parity['keras_stage']} (Keras) vs {parity['tflite_stage']} (TFLite)", "",
                   f"- max |Δ probability| {parity['max_abs_prob_diff']:.4f}, mean {parity['mean_abs_prob_diff']:.5f}"
                   f" over {parity['n']:,} test rows",

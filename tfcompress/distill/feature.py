@@ -73,6 +73,11 @@ def _width(tensor):
     return int(np.prod([d for d in tensor.shape[1:]]))
 
 
+def _same_positions(s, t):
+    """Both maps have positions (rank >= 3) and the same ones: only the channel (last) axis differs."""
+    return len(s.shape) >= 3 and tuple(s.shape[1:-1]) == tuple(t.shape[1:-1])
+
+
 def _flat(x):
     return tf.reshape(x, [tf.shape(x)[0], -1])
 
@@ -81,7 +86,9 @@ class FeatureDistiller(Distiller):
     """Response distillation plus hint matching of intermediate layers, ``pairs={student_layer: teacher_layer}``.
 
     ``beta`` weighs the feature term; a ``Dense`` projection (no activation) maps a student layer to the
-    teacher layer's width when they differ. Other keyword arguments go to :class:`Distiller`.
+    teacher layer's width when they differ: channel-wise (a 1x1 convolution) when both are maps or sequences
+    over the same positions, otherwise on the flattened outputs. Other keyword arguments go to
+    :class:`Distiller`.
     """
 
     extra_terms = ("feature_loss",)
@@ -98,11 +105,20 @@ class FeatureDistiller(Distiller):
         self._teacher_tap = _tap(teacher, list(self.pairs.values()), "teacher")
         self.projections = []
         self._attention = []
+        self._channelwise = []
         for s_out, t_out, s_name in zip(self._student_tap.outputs[1:], self._teacher_tap.outputs[1:], self.pairs):
             attention = _is_attention_pair(s_out, t_out) and s_out.shape[1] != t_out.shape[1]
             self._attention.append(attention)  # different head counts: compare head-averaged maps
-            width_s = int(np.prod(s_out.shape[2:])) if attention else _width(s_out)
-            width_t = int(np.prod(t_out.shape[2:])) if attention else _width(t_out)
+            # feature maps / sequences of the same positions: project channels only (a 1x1 convolution,
+            # Cs x Ct weights) instead of the flattened map (H·W·Cs x H·W·Ct weights)
+            channelwise = not attention and _same_positions(s_out, t_out)
+            self._channelwise.append(channelwise)
+            if attention:
+                width_s, width_t = int(np.prod(s_out.shape[2:])), int(np.prod(t_out.shape[2:]))
+            elif channelwise:
+                width_s, width_t = int(s_out.shape[-1]), int(t_out.shape[-1])
+            else:
+                width_s, width_t = _width(s_out), _width(t_out)
             self.projections.append(None if attention else self.make_projection(
                 s_name.replace("[", "_").replace("]", ""), width_s, width_t))
 
@@ -131,10 +147,19 @@ class FeatureDistiller(Distiller):
     def loss_terms(self, x, y, teacher_out, training):
         t_all = tf.nest.map_structure(tf.stop_gradient, self._teacher_tap(x, training=False))
         s_all = self._student_tap(x, training=training)
-        heads_mean = [(lambda f, a=a: _flat(tf.reduce_mean(f, axis=1)) if a else _flat(f)) for a in self._attention]
-        teacher_out, t_feats = t_all[0], [g(f) for g, f in zip(heads_mean, t_all[1:])]
-        student_out, s_feats = s_all[0], [g(f) for g, f in zip(heads_mean, s_all[1:])]
-        s_feats = [f if p is None else p(f) for f, p in zip(s_feats, self.projections)]
+        teacher_out, student_out = t_all[0], s_all[0]
+        t_feats, s_feats = [], []
+        for f_t, f_s, attention, channelwise, proj in zip(t_all[1:], s_all[1:], self._attention, self._channelwise,
+                                                         self.projections):
+            if attention:
+                f_t, f_s = tf.reduce_mean(f_t, axis=1), tf.reduce_mean(f_s, axis=1)
+            if proj is not None and channelwise:
+                f_s = proj(f_s)
+            f_t, f_s = _flat(f_t), _flat(f_s)
+            if proj is not None and not channelwise:
+                f_s = proj(f_s)
+            t_feats.append(f_t)
+            s_feats.append(f_s)
         soft = self.distillation_loss(teacher_out, student_out)
         hard = tf.zeros_like(soft) if y is None else self.student_loss(y, student_out)
         return {"student_loss": hard, "distillation_loss": soft,

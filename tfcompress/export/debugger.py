@@ -4,7 +4,8 @@
 ranks every quantized op by ``rmse / scale`` (the quantization error in units of the quantization step;
 ~0.3 is the error of ideal rounding, larger means the op's range or inputs suit int8 badly).
 :func:`export_with_fallback` re-exports with the worst ops kept float (``denylisted_nodes``), one more at a
-time, until the parity tolerance holds.
+time, until the parity tolerance holds: by default the op whose float fallback most improves the measured
+model-level parity (greedy), since the worst per-op error often never reaches the output.
 
 Example:
     >>> import numpy as np, os, tempfile
@@ -117,24 +118,31 @@ def find_sensitive_layers(model, representative, top_k=None, *, num_calibration=
 
 
 def export_with_fallback(model, path, *, representative, parity_data, tolerance, max_float=5, task="binary",
-                         num_calibration=200, name=None):
-    """Export int8 and check parity; while ``tolerance`` is exceeded, keep the next most sensitive op float
-    (see :func:`find_sensitive_layers`) and re-export, up to ``max_float`` ops. Returns
-    ``(path, float_ops)``; raises :class:`ParityError` (file kept as ``.rejected``) if even ``max_float``
-    float ops do not meet the tolerance.
+                         num_calibration=200, name=None, strategy="greedy", candidates=8):
+    """Export int8 and check parity; while ``tolerance`` is exceeded, keep ops float and re-export, up to
+    ``max_float`` ops. Returns ``(path, float_ops)``; raises :class:`ParityError` (file kept as
+    ``.rejected``) if the tolerance cannot be met.
+
+    ``strategy="greedy"`` (default): the ``candidates`` worst ops of :func:`find_sensitive_layers` are
+    each tried float (in memory / a temp dir), the one that lowers the parity figure the tolerance is on
+    the most is kept, and the search repeats from there. Stops early with ``ParityError`` when no
+    candidate helps (the error is spread over the whole network). ``strategy="ranked"``: keep the 1, 2, ...
+    worst-ranked ops float regardless of their measured effect. The sidecar records ``float_fallback``
+    and ``fallback_steps`` (the parity before / after each kept op).
 
     Example:
         >>> # path, kept = export_with_fallback(student, "tflite_export/s.tflite", representative=rep,
         >>> #                                   parity_data=held_out, tolerance={"max_abs": 0.01})
     """
     from .parity import ParityError
-    from .tflite import to_tflite
 
     check(isinstance(tolerance, dict) and tolerance, "export_with_fallback needs tolerance= (e.g. "
                                                       "{'max_abs': 0.01})")
+    check(strategy in ("greedy", "ranked"), f"strategy must be 'greedy' or 'ranked', not {strategy!r}")
     path = os.fspath(path)
     common = dict(mode="int8", representative=representative, num_calibration=num_calibration, int8_io=False,
                   parity_data=parity_data, tolerance=tolerance, task=task, name=name)
+    from .tflite import to_tflite
     try:
         return to_tflite(model, path, **common), []
     except ParityError:
@@ -143,6 +151,8 @@ def export_with_fallback(model, path, *, representative, parity_data, tolerance,
     ranked = list(table[table["can_fallback"]]["tensor_name"])
     if not ranked:
         raise TFCompressError(f"no quantized op of model {model.name!r} to keep float")
+    if strategy == "greedy":
+        return _greedy(model, path, ranked[:max(1, int(candidates))], common, max_float)
     last = None
     for k in range(1, min(max_float, len(ranked)) + 1):
         kept = ranked[:k]
@@ -154,6 +164,59 @@ def export_with_fallback(model, path, *, representative, parity_data, tolerance,
             last = e
     raise ParityError(f"{os.path.basename(path)} fails parity even with the {len(kept)} most sensitive ops "
                       f"float ({last}); raise max_float or loosen the tolerance")
+
+
+def _trial_parity(model, common, float_ops):
+    """Parity report of an int8 conversion with ``float_ops`` kept float, converted in memory and run from a
+    temp dir (nothing is written beside the target)."""
+    import tempfile
+
+    from .parity import parity_report
+    from .runner import TFLiteModel
+    from .tflite import convert
+
+    blob = convert(model, mode="int8", representative=common["representative"],
+                   num_calibration=common["num_calibration"], int8_io=False, float_fallback=list(float_ops) or None)
+    with tempfile.TemporaryDirectory() as tmp:
+        trial = os.path.join(tmp, "trial.tflite")
+        with open(trial, "wb") as f:
+            f.write(blob)
+        return parity_report(model, TFLiteModel(trial), common["parity_data"], task=common["task"])
+
+
+def _greedy(model, path, pool, common, max_float):
+    from .parity import ParityError, parity_excess
+    from .tflite import to_tflite
+
+    tol = common["tolerance"]
+    figures = lambda r: {k: r[k] for k in tol}  # noqa: E731
+    report = _trial_parity(model, common, [])
+    best_excess = parity_excess(report, tol)
+    kept, steps = [], [{"float_ops": [], "parity": figures(report)}]
+    while best_excess > 1.0 and len(kept) < max_float and len(kept) < len(pool):
+        trials = []
+        for op in pool:
+            if op in kept:
+                continue
+            r = _trial_parity(model, common, kept + [op])
+            trials.append((parity_excess(r, tol), op, r))
+        excess, op, r = min(trials, key=lambda t: t[0])
+        if excess >= best_excess * 0.99:  # no single op helps by even 1%
+            where = "no single op" if not kept else f"after keeping {kept} float, no further op"
+            raise ParityError(
+                f"{os.path.basename(path)} fails parity ({figures(report)}): {where} of the "
+                f"{len(pool)} most sensitive ones improves it when kept float, so the int8 error is spread "
+                f"across the whole network; loosen the tolerance or use mode='dynamic'/'float16'")
+        kept.append(op)
+        best_excess, report = excess, r
+        steps.append({"float_ops": list(kept), "parity": figures(r)})
+    if best_excess > 1.0:
+        raise ParityError(f"{os.path.basename(path)} fails parity even with {len(kept)} ops float "
+                          f"({figures(report)}, steps {steps}); raise max_float or loosen the tolerance")
+    out = to_tflite(model, path, float_fallback=kept,
+                    metadata={"fallback_strategy": "greedy", "fallback_steps": steps}, **common)
+    _drop_rejected(path)
+    return out, kept
 
 
 def _drop_rejected(path):

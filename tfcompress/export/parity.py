@@ -59,3 +59,20 @@ def parity_report(model, tflite_model, data, *, task="binary", batch_size=2048):
     keras_out = model.predict(data, batch_size=batch_size, verbose=0)
     tfl_out = tflite_model.predict(data, batch_size=batch_size)
     return compare_outputs(keras_out, tfl_out, labels, task=task)
+
+
+def parity_excess(report, tolerance):
+    """How far ``report`` is from ``tolerance``: the largest ``|value| / limit`` over the limits (<= 1 means
+    the tolerance holds). Used to compare trial exports.
+
+    Example:
+        >>> parity_excess({"max_abs": 0.02, "mean_abs": 0.001}, {"max_abs": 0.01})
+        2.0
+    """
+    worst = 0.0
+    for key, limit in (tolerance or {}).items():
+        if key not in report:
+            raise TFCompressError(f"unknown parity tolerance {key!r}; known: {sorted(report)}")
+        value = abs(report[key] or 0.0)
+        worst = max(worst, value / limit if limit > 0 else (0.0 if value == 0 else value * 1e12))
+    return float(worst)

@@ -230,7 +230,14 @@ def converter_error_message(model, mode, e):
         return (f"the TFLite builtins cannot express TensorFlow op {op!r}{where} of model {model.name!r} "
                 f"(mode {mode!r}): rewrite that layer with ops TFLite supports (see "
                 "https://ai.google.dev/edge/litert/models/ops_compatibility) or move it out of the model")
-    return f"the TFLite converter failed for model {model.name!r} in mode {mode!r}: {_first_error_line(e)}"
+    hint = ""
+    if mode in ("int8", "int16x8") and "should be recorded during calibration" in text:
+        hint = ("; calibration could not give every tensor a range (ops with data-dependent shapes, e.g. an "
+                "attention padding mask): use mode='int8' with float fallback, 'dynamic' or 'float16' for this model"
+                if mode == "int16x8" else
+                "; calibration could not give every tensor a range: check the representative data covers every "
+                "input, or use mode='dynamic'")
+    return f"the TFLite converter failed for model {model.name!r} in mode {mode!r}: {_first_error_line(e)}{hint}"
 
 
 def _first_error_line(e):

@@ -24,6 +24,8 @@ Example:
     >>> sorted(model.query_model.input_names)[:2]
     ['age_bucket', 'device']
 """
+import os
+
 import numpy as np
 import pandas as pd
 
@@ -195,8 +197,10 @@ class TwoTower(keras.Model):
             loss = self._hard_loss(q, c, cand_ids)
             if self.teacher is not None:
                 loss = self.alpha * loss + (1.0 - self.alpha) * self._distill_loss(q, c, query, cands, cand_ids)
-        grads = tape.gradient(loss, self.trainable_variables)
-        self.optimizer.apply_gradients(zip(grads, self.trainable_variables))
+        # the towers' variables only: a tracked teacher's variables are in self.trainable_variables too
+        variables = self.query_model.trainable_variables + self.candidate_model.trainable_variables
+        grads = tape.gradient(loss, variables)
+        self.optimizer.apply_gradients(zip(grads, variables))
         self.loss_tracker.update_state(loss)
         return {"loss": self.loss_tracker.result()}
 
@@ -364,24 +368,43 @@ def popularity_scores(train, candidates, item="item_id"):
 
 @keras.utils.register_keras_serializable(package="tfcompress")
 class BruteForceTopK(keras.layers.Layer):
-    """Top-``k`` rows of a stored ``(N, d)`` candidate matrix by dot product: returns (scores, item ids)."""
+    """Top-``k`` rows of a stored ``(N, d)`` candidate matrix by dot product: returns (scores, item ids).
+
+    When ``item_ids`` are consecutive (``first, first + 1, ...``, as :func:`item_catalog` gives for dense
+    ids) no id table is stored: the row index plus ``first`` is the id (saves 4 bytes per item).
+
+    Example:
+        >>> layer = BruteForceTopK(np.eye(3, dtype="float32"), [5, 6, 7], k=1)
+        >>> scores, ids = layer(np.array([[0.0, 1.0, 0.0]], "float32"))
+        >>> ids.numpy().tolist(), layer.id_offset
+        ([[6]], 5)
+    """
 
     def __init__(self, candidates, item_ids, k=10, **kwargs):
         super().__init__(**kwargs)
         self._candidates = np.asarray(candidates, np.float32)
         self._item_ids = np.asarray(item_ids, np.int32)
+        if self._candidates.ndim != 2 or len(self._item_ids) != len(self._candidates):
+            raise TFCompressError(f"BruteForceTopK needs an (N, d) candidate matrix and N item ids, got shapes "
+                                  f"{self._candidates.shape} and {self._item_ids.shape}")
         self.k = int(k)
+        ids = self._item_ids
+        consecutive = len(ids) > 0 and np.array_equal(ids, ids[0] + np.arange(len(ids), dtype=np.int64))
+        self.id_offset = int(ids[0]) if consecutive else None
 
     def build(self, input_shape):
         self.candidates = self.add_weight("candidates", shape=self._candidates.shape, trainable=False,
                                           initializer=keras.initializers.Constant(self._candidates))
-        self.item_ids = self.add_weight("item_ids", shape=self._item_ids.shape, dtype=tf.int32, trainable=False,
-                                        initializer=keras.initializers.Constant(self._item_ids))
+        if self.id_offset is None:
+            self.item_ids = self.add_weight("item_ids", shape=self._item_ids.shape, dtype=tf.int32,
+                                            trainable=False, initializer=keras.initializers.Constant(self._item_ids))
         super().build(input_shape)
 
     def call(self, query):
         scores = tf.matmul(query, self.candidates, transpose_b=True)
         values, idx = tf.math.top_k(scores, k=self.k)
+        if self.id_offset is not None:
+            return values, idx + self.id_offset
         return values, tf.gather(self.item_ids, idx)
 
     def get_config(self):
@@ -431,33 +454,126 @@ def _as_catalog(items, model):
 
 
 def export_retrieval_tflite(model, items, spec, k=10, path=None, *, mode="float32", representative=None,
-                            max_items=DEFAULT_MAX_ITEMS, **kwargs):
+                            max_items=DEFAULT_MAX_ITEMS, candidate_scales="tensor", **kwargs):
     """Write a TFLite retrieval model: query features in, ``item_ids`` and ``scores`` of the top ``k`` out.
 
     ``items`` is the catalogue (a DataFrame with ``item_id`` and the item features, see
     :func:`item_catalog`; or an array of item ids when the candidate tower takes only ``item_id``).
-    Their embeddings are computed once and stored in the file; scoring is one MATMUL and one TOPK_V2.
-    ``mode`` as in :func:`tfcompress.export.to_tflite` (``int8`` needs ``representative`` query features;
-    the candidate matrix then is int8 too). Returns the path.
+    Their embeddings are computed once and stored in the file; scoring is one FULLY_CONNECTED and one
+    TOPK_V2. ``mode`` as in :func:`tfcompress.export.to_tflite` (``int8`` needs ``representative`` query
+    features; the candidate matrix then is int8 too). Returns the path.
+
+    ``candidate_scales`` (``int8`` only): the converter quantizes the candidate matrix per row (it is the
+    FULLY_CONNECTED weight; one float32 scale + one int64 zero point = 12 bytes per item, 3/4 of the
+    matrix itself at d=16). ``"tensor"`` (default) rewrites it with one symmetric scale, quantized from the
+    float embeddings: the rows are unit vectors, so one scale loses little (see
+    ``tests/test_retrieval.py``) and the file is ``N · d`` bytes plus the query tower. ``"row"`` keeps
+    the converter's per-row scales. Consecutive item ids (dense ids, :func:`item_catalog`) store no id table.
 
     Where brute force stops being fine: the file holds ``N · d`` values (4 bytes each in float32, 1 in
-    int8) plus 4 bytes of item id per item, and every query scores all ``N`` items. Measured with
-    ``benchmarks/recsys_table.py`` (LiteRT, 1 thread, d=16, batch 1, shared 2-core CPU): 10k items: 0.68 MB
-    float32 / 0.32 MB int8, p50 66 / 47 µs; 100k items: 6.8 MB / 3.2 MB, p50 0.63 / 0.22 ms. Size, not
-    latency, is the limit on a phone app. Above ``max_items`` (default 200,000) this refuses with
-    :class:`TFCompressError`: use a server-side or ANN index (ScaNN) or pre-filter the catalogue. The
-    catalogue's embeddings are the bulk of the file, so the item tower's table compression does not shrink
-    it: a smaller ``output_dim`` and ``mode="int8"`` do.
+    int8) plus 4 bytes of item id per item if the ids are not consecutive, and every query scores all ``N``
+    items. Measured with ``benchmarks/recsys_table.py`` (LiteRT, 1 thread, d=16, batch 1, shared 2-core CPU):
+    10k items: 0.64 MB float32 / 0.16 MB int8 (0.28 MB with per-row scales), p50 35–58 / 25–30 µs;
+    100k items: 6.4 MB / 1.6 MB (2.8 MB), p50 0.5–1.2 / 0.23–0.26 ms. Size, not latency, is the limit on
+    a phone app. Above ``max_items`` (default 200,000) this refuses with :class:`TFCompressError`: use a
+    server-side or ANN index (ScaNN) or pre-filter the catalogue. The catalogue's embeddings are the bulk of
+    the file, so the item tower's table compression does not shrink it: a smaller ``output_dim`` and
+    ``mode="int8"`` do.
 
     Example:
         >>> # path = export_retrieval_tflite(student, item_catalog(events, spec), spec, k=10,
-        >>> #                                path="retrieval.tflite")
+        >>> #                                path="retrieval.tflite", mode="int8", representative=queries)
         >>> # TFLiteModel(path).predict({"user_id": [3], "hour": [9], ...})["item_ids"]
     """
     from ..export import to_tflite
 
+    if candidate_scales not in ("tensor", "row"):
+        raise TFCompressError(f"candidate_scales={candidate_scales!r} must be 'tensor' or 'row'")
     topk = retrieval_topk_model(model, items, spec, k=k, max_items=max_items)
-    return to_tflite(topk, path, mode=mode, representative=representative, name=topk.name, **kwargs)
+    rewrite = mode == "int8" and candidate_scales == "tensor"
+    parity = {key: kwargs.pop(key) for key in ("parity_data", "tolerance") if rewrite and key in kwargs}
+    path = to_tflite(topk, path, mode=mode, representative=representative, name=topk.name, **kwargs)
+    if rewrite:
+        requantize_per_tensor(path, topk.get_layer("topk").candidates.numpy())
+        if parity.get("parity_data") is not None:
+            _parity_after_rewrite(topk, path, parity["parity_data"], parity.get("tolerance"), kwargs.get("task"))
+    return path
+
+
+def requantize_per_tensor(path, values):
+    """Rewrite the int8 tensor of ``path`` that holds ``values`` (a float ``(N, d)`` constant quantized
+    per row by the converter) with one symmetric scale, quantized from ``values``; returns the bytes saved.
+
+    The converter gives a FULLY_CONNECTED weight one scale per output row: 12 bytes of quantization
+    parameters per row, which for a stored candidate matrix of ``N`` items and ``d`` ≤ 16 dimensions is
+    most of the file. Raises :class:`TFCompressError` if no such tensor (or more than one) is found.
+
+    Example:
+        >>> # requantize_per_tensor("retrieval_int8.tflite", candidate_matrix)   # -> 116,712
+    """
+    import flatbuffers
+    from ai_edge_litert import schema_py_generated as schema
+
+    from .._io import write_bytes
+
+    values = np.asarray(values, np.float32)
+    with open(path, "rb") as f:
+        blob = f.read()
+    tfl = schema.ModelT.InitFromPackedBuf(blob, 0)
+    users = {}
+    for sg in tfl.subgraphs:
+        for t in sg.tensors:
+            users.setdefault(t.buffer, []).append(t)
+    hits = [t for ts in users.values() for t in ts
+            if t.type == schema.TensorType.INT8 and t.quantization is not None and t.quantization.scale is not None
+            and list(t.shape) == list(values.shape) and len(t.quantization.scale) == values.shape[0]
+            and len(users[t.buffer]) == 1]
+    if len(hits) != 1:
+        raise TFCompressError(f"{os.fspath(path)!r} has {len(hits)} int8 per-row tensors of shape {values.shape} "
+                              "to requantize: export with mode='int8' and candidate_scales='row'")
+    t = hits[0]
+    scale = max(float(np.abs(values).max()), 1e-12) / 127.0
+    q = np.clip(np.round(values / scale), -127, 127).astype(np.int8)
+    tfl.buffers[t.buffer].data = q.reshape(-1).view(np.uint8)
+    t.quantization.scale, t.quantization.zeroPoint, t.quantization.quantizedDimension = [scale], [0], 0
+    builder = flatbuffers.Builder(len(blob))
+    builder.Finish(tfl.Pack(builder), file_identifier=b"TFL3")
+    out = bytes(builder.Output())
+    write_bytes(path, out)
+    _update_sidecar(path, size_bytes=len(out), candidate_scales="tensor")
+    return len(blob) - len(out)
+
+
+def _sidecar(path):
+    return os.path.splitext(os.fspath(path))[0] + ".json"
+
+
+def _update_sidecar(path, **fields):
+    import json
+
+    from .._io import write_json
+
+    side = _sidecar(path)
+    if os.path.exists(side):
+        with open(side) as f:
+            data = json.load(f)
+        write_json(side, {**data, **fields})
+
+
+def _parity_after_rewrite(topk, path, data, tolerance, task):
+    """The parity gate of :func:`tfcompress.export.to_tflite`, on the rewritten file."""
+    from ..export import TFLiteModel, parity_report
+    from ..export.parity import ParityError
+    from ..export.tflite import report_exceeds
+
+    report = parity_report(topk, TFLiteModel(path), data, task=task or "binary")
+    _update_sidecar(path, parity=report)
+    failed = report_exceeds(report, tolerance)
+    if failed:
+        rejected = os.fspath(path) + ".rejected"
+        os.replace(path, rejected)
+        os.replace(_sidecar(path), rejected + ".json")
+        raise ParityError(f"{os.path.basename(os.fspath(path))} fails parity ({failed}); kept as {rejected}")
 
 
 def keras_topk(model, query_frame, items, spec, k=10):

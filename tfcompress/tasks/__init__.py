@@ -2,9 +2,10 @@
 from .base import Task, TaskData, check_builder_kwargs
 from .ctr import CTRTask
 from .image import ImageTask
+from .retrieval import RetrievalPipeline, RetrievalTask
 from .text import TextTask
 
-_TASKS = {"ctr": CTRTask, "text": TextTask, "image": ImageTask}
+_TASKS = {"ctr": CTRTask, "retrieval": RetrievalTask, "text": TextTask, "image": ImageTask}
 
 
 def register_task(cls):
@@ -26,4 +27,4 @@ def get_task(name):
     return _TASKS[name]()
 
 
-__all__ = ["Task", "TaskData", "CTRTask", "TextTask", "ImageTask", "get_task", "register_task", "task_names", "check_builder_kwargs"]
+__all__ = ["Task", "TaskData", "CTRTask", "TextTask", "ImageTask", "RetrievalTask", "RetrievalPipeline", "get_task", "register_task", "task_names", "check_builder_kwargs"]
