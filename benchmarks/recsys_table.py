@@ -34,7 +34,7 @@ from tfcompress.distill import Distiller  # noqa: E402
 from tfcompress.data.movielens import leave_last_out  # noqa: E402
 from tfcompress.export import TFLiteModel, to_tflite  # noqa: E402
 from tfcompress.models import ctr_student, ctr_teacher  # noqa: E402
-from tfcompress.models.embeddings import tflite_embedding_bytes  # noqa: E402
+from tfcompress.tasks.retrieval import catalog_metrics, tflite_catalog_bytes  # noqa: E402
 from tfcompress.models.ranking import list_ranking_model  # noqa: E402
 from tfcompress.models.retrieval import (BruteForceTopK, evaluate_sampled, export_retrieval_tflite,  # noqa: E402
                                          fit_retrieval, id_frequencies, item_catalog, popularity_scores,
@@ -60,13 +60,6 @@ def load(name):
     return d.events, d.spec
 
 
-def full_catalogue_metrics(ids_topk, test_items):
-    hits = ids_topk == np.asarray(test_items)[:, None]
-    rank = np.where(hits.any(1), hits.argmax(1), -1)
-    ndcg = np.where(rank >= 0, 1.0 / np.log2(np.maximum(rank, 0) + 2.0), 0.0)
-    return float(ndcg.mean()), float((rank >= 0).mean())
-
-
 def query_inputs(model, frame, spec):
     return {n: frame[n].to_numpy().astype(spec[n].dtype) for n in model.query_model.input_names}
 
@@ -81,13 +74,13 @@ def retrieval_row(name, model, spec, train, test, catalog, cands, tmp, quick):
         path = export_retrieval_tflite(model, catalog, spec, k=K, path=os.path.join(tmp, f"{name}_{mode}.tflite"),
                                        mode=mode, representative=q if mode == "int8" else None)
         out = TFLiteModel(path).predict(q)
-        ndcg, hr = full_catalogue_metrics(out["item_ids"], test["item_id"].to_numpy())
-        info = tflite_embedding_bytes(path)
-        index_bytes = len(catalog) * model.candidate_model.output_shape[-1] * (4 if mode == "float32" else 1)
+        full = catalog_metrics(out["item_ids"], test["item_id"].to_numpy(), k=K)
+        ndcg, hr = full[f"ndcg@{K}"], full[f"hr@{K}"]
+        emb_bytes, total_bytes = tflite_catalog_bytes(path, len(catalog))
         one = {n: v[:1] for n, v in q.items()}
         lat = tflite_latency(path, one, runs=50 if quick else 200, warmup=5)
-        row[f"{mode}_bytes"] = info["total"]
-        row[f"{mode}_emb_share"] = (info["embedding"] + index_bytes) / info["total"]
+        row[f"{mode}_bytes"] = total_bytes
+        row[f"{mode}_emb_share"] = emb_bytes / total_bytes
         row[f"{mode}_full_ndcg@10"], row[f"{mode}_full_hr@10"] = ndcg, hr
         # how much of the Keras model's full-catalogue top-10 the TFLite top-10 keeps
         row[f"{mode}_top10_overlap"] = float(np.mean([len(set(a) & set(b)) / K
@@ -130,8 +123,8 @@ def ranking_rows(events, spec, train_events, test, cands, tmp, epochs, seed):
         for mode in ("float32", "int8"):
             path = to_tflite(lm, os.path.join(tmp, f"{path_name}_{mode}.tflite"), mode=mode,
                              representative=feed if mode == "int8" else None, num_calibration=100)
-            info = tflite_embedding_bytes(path)
-            row[f"{mode}_bytes"], row[f"{mode}_emb_share"] = info["total"], info["embedding"] / info["total"]
+            emb_bytes, total_bytes = tflite_catalog_bytes(path, 0)  # ranking file: GATHER tables only
+            row[f"{mode}_bytes"], row[f"{mode}_emb_share"] = total_bytes, emb_bytes / total_bytes
             sc = TFLiteModel(path).predict(feed)
             row[f"{mode}_full_ndcg@10"] = evaluate_sampled(sc)["ndcg@10"]  # sampled, from the TFLite scores
             row[f"{mode}_p50_us"] = tflite_latency(path, {n: v[:1] for n, v in feed.items()}, runs=50,

@@ -55,7 +55,14 @@ COMPRESS_OPTIONS = {"embedding": "qr", "compress_min_vocab": None}
 
 class RetrievalTask(Task):
     """Two-tower retrieval teacher → distilled (and embedding-compressed) student, plus the CTR list ranker;
-    NDCG@10 / HR@10 on leave-last-out positives. Runs its own stages (:class:`RetrievalPipeline`)."""
+    NDCG@10 / HR@10 on leave-last-out positives. Runs its own stages (:class:`RetrievalPipeline`).
+
+    Example:
+        >>> from tfcompress.tasks import get_task
+        >>> task = get_task("retrieval")
+        >>> task.metric, task.stages
+        ('ndcg@10', ('teacher', 'baseline', 'distill', 'compress', 'export'))
+    """
 
     name = "retrieval"
     output = "binary"
@@ -251,7 +258,15 @@ def list_inputs(frame, item_ids, catalog, spec, item_features):
 
 
 def keras_embedding_bytes(*models):
-    """``(embedding bytes, all weight bytes)`` of Keras models: 4 bytes a value (float32 or int32)."""
+    """``(embedding bytes, all weight bytes)`` of Keras models: 4 bytes a value (float32 or int32).
+
+    Example:
+        >>> from tfcompress._keras import keras
+        >>> ids = keras.Input((), dtype="int32")
+        >>> m = keras.Model(ids, keras.layers.Dense(1)(keras.layers.Embedding(100, 8)(ids)))
+        >>> keras_embedding_bytes(m)
+        (3200, 3236)
+    """
     from ..models.embeddings import embedding_params
 
     emb = sum(embedding_params(m) for m in models)
@@ -658,7 +673,13 @@ def summary_lines(s):
 
 
 def parity_lines(p):
-    """The Markdown lines of a retrieval run's parity figures."""
+    """The Markdown lines of a retrieval run's parity figures.
+
+    Example:
+        >>> parity_lines({"keras_stage": "s", "tflite_stage": "s_int8", "top1_agreement": 0.9, "n": 10,
+        ...               "k": 10, "topk_overlap": 0.95})[2]
+        '- top-1 item identical for 90.0% of 10 test users; top-10 overlap 95.0%'
+    """
     return [f"### Parity: {p['keras_stage']} (Keras) vs {p['tflite_stage']} (TFLite top-K)", "",
             f"- top-1 item identical for {p['top1_agreement']:.1%} of {p['n']:,} test users; "
             f"top-{p['k']} overlap {p['topk_overlap']:.1%}", ""]
