@@ -1,13 +1,17 @@
 """On-device recommendation table: retrieval + ranking, teacher vs students vs embedding compression.
 
 For MovieLens-small (if found) and the built-in shop: retrieval teacher, student alone, distilled
-student, the distilled student with each compressed embedding kind (qr, hash, mixed, lowrank), and the
+student, its tables made per-row int8 and int4 after training, the student with each compressed embedding
+kind (qr, hash, mixed, lowrank) trained alone and distilled, and the
 on-device retrieval student (distilled, 8-d towers), each exported to TFLite (float32 and int8 top-10
 signatures; int8 stores the candidate matrix with one scale); the CTR ranking teacher, student alone and
-distilled student exported as list signatures (one user, N candidates). Columns: params, TFLite bytes,
+distilled student (trained, as in the pipeline, on every interaction but the test ones plus 2 sampled
+catalogue negatives per positive) and the distilled one with per-row int4 tables, exported as list
+signatures (one user, N candidates). Columns: params, TFLite bytes,
 embedding share of the bytes (GATHER tables + the stored candidate matrix), sampled NDCG@10 / HR@10 (100
-negatives, leave-last-out; Keras for retrieval), full-catalogue NDCG@10 / HR@10 from the TFLite top-10
-itself (for the ranking rows: sampled NDCG@10 from the TFLite scores), batch-1 p50 latency in the LiteRT
+negatives, leave-last-out; Keras for retrieval), full-catalogue NDCG@10 / HR@10 from the TFLite top-100
+itself after removing the user's past items when users never repeat items (MovieLens), as the pipeline
+does (for the ranking rows: sampled NDCG@10 from the TFLite scores), batch-1 p50 latency in the LiteRT
 interpreter. Then the pair summary: float teachers (retrieval + ranking) vs the int8 on-device pair
 (``ON_DEVICE`` + ``ON_DEVICE_RANKER``): bytes, ratio, embedding share, NDCG@10 as % of the teachers'.
 Also the brute-force top-K scale rows (10k and 100k random items).
@@ -34,7 +38,9 @@ from tfcompress.distill import Distiller  # noqa: E402
 from tfcompress.data.movielens import leave_last_out  # noqa: E402
 from tfcompress.export import TFLiteModel, to_tflite  # noqa: E402
 from tfcompress.models import ctr_student, ctr_teacher  # noqa: E402
-from tfcompress.tasks.retrieval import catalog_metrics, tflite_catalog_bytes  # noqa: E402
+from tfcompress.tasks.retrieval import (catalog_metrics, seen_items, tflite_catalog_bytes,  # noqa: E402
+                                       with_sampled_negatives)
+from tfcompress.models.embeddings import quantize_tables  # noqa: E402
 from tfcompress.models.ranking import list_ranking_model  # noqa: E402
 from tfcompress.models.retrieval import (BruteForceTopK, evaluate_sampled, export_retrieval_tflite,  # noqa: E402
                                          fit_retrieval, id_frequencies, item_catalog, popularity_scores,
@@ -42,6 +48,7 @@ from tfcompress.models.retrieval import (BruteForceTopK, evaluate_sampled, expor
                                          retrieval_teacher, sampled_candidates, two_tower_scores)
 
 K = 10
+N = 100  # candidates the retrieval file returns and the ranking file re-scores
 ON_DEVICE_DIM = 8
 ON_DEVICE = f"distilled (full, d={ON_DEVICE_DIM})"  # the pair's retrieval model
 ON_DEVICE_RANKER = "ctr_student distilled"  # the pair's ranking model
@@ -64,17 +71,18 @@ def query_inputs(model, frame, spec):
     return {n: frame[n].to_numpy().astype(spec[n].dtype) for n in model.query_model.input_names}
 
 
-def retrieval_row(name, model, spec, train, test, catalog, cands, tmp, quick):
+def retrieval_row(name, model, spec, train, test, catalog, cands, tmp, quick, seen=None):
     row = {"model": name, "params": model.query_model.count_params() + model.candidate_model.count_params()}
     s = evaluate_sampled(two_tower_scores(model, test, cands, catalog, spec))
     row["ndcg@10"], row["hr@10"] = s["ndcg@10"], s["hr@10"]
     q = query_inputs(model, test, spec)
     _, keras_ids = keras_topk(model, test, catalog, spec, k=K)
     for mode in ("float32", "int8"):
-        path = export_retrieval_tflite(model, catalog, spec, k=K, path=os.path.join(tmp, f"{name}_{mode}.tflite"),
+        # top-N file as the pipeline's: N candidates for the ranker, past items removed before the top 10
+        path = export_retrieval_tflite(model, catalog, spec, k=N, path=os.path.join(tmp, f"{name}_{mode}.tflite"),
                                        mode=mode, representative=q if mode == "int8" else None)
         out = TFLiteModel(path).predict(q)
-        full = catalog_metrics(out["item_ids"], test["item_id"].to_numpy(), k=K)
+        full = catalog_metrics(out["item_ids"], test["item_id"].to_numpy(), k=K, seen=seen)
         ndcg, hr = full[f"ndcg@{K}"], full[f"hr@{K}"]
         emb_bytes, total_bytes = tflite_catalog_bytes(path, len(catalog))
         one = {n: v[:1] for n, v in q.items()}
@@ -84,12 +92,12 @@ def retrieval_row(name, model, spec, train, test, catalog, cands, tmp, quick):
         row[f"{mode}_full_ndcg@10"], row[f"{mode}_full_hr@10"] = ndcg, hr
         # how much of the Keras model's full-catalogue top-10 the TFLite top-10 keeps
         row[f"{mode}_top10_overlap"] = float(np.mean([len(set(a) & set(b)) / K
-                                                      for a, b in zip(out["item_ids"], keras_ids)]))
+                                                      for a, b in zip(out["item_ids"][:, :K], keras_ids)]))
         row[f"{mode}_p50_us"] = lat.p50_us
     return row
 
 
-def ranking_rows(events, spec, train_events, test, cands, tmp, epochs, seed):
+def ranking_rows(events, spec, train_events, test, cands, tmp, epochs, seed, min_vocab):
     items = [f.name for f in spec.features if f.group == "item"]
     catalog = item_catalog(events, spec)
     rows = []
@@ -100,24 +108,29 @@ def ranking_rows(events, spec, train_events, test, cands, tmp, epochs, seed):
     user_feats = {f.name: test[f.name].to_numpy().astype(f.dtype) if f.name in test.columns
                   else np.ones(len(test), f.dtype) for f in spec.features if f.name not in items}
     feed = {**user_feats, **cand_feats}
-    ds = to_dataset(train_events, spec, batch_size=1024, shuffle=True)
-    teacher = None
+    # as the pipeline's ranking models: every interaction plus 2 sampled catalogue negatives per positive
+    ds = to_dataset(with_sampled_negatives(train_events, catalog, spec, seed=seed), spec, batch_size=1024,
+                    shuffle=True, seed=seed)
+    models = {}
     for name, build in (("ctr_teacher", ctr_teacher), ("ctr_student", ctr_student),
                         ("ctr_student distilled", ctr_student)):
         keras.utils.set_random_seed(seed)
-        m = build(spec)
+        m = models[name] = build(spec)
         if name == "ctr_student distilled":  # response distillation from the CTR teacher (logits)
-            d = Distiller(m, teacher, alpha=0.1, temperature=1.0)
+            d = Distiller(m, models["ctr_teacher"], alpha=0.1, temperature=1.0)
             d.compile(keras.optimizers.Adam(1e-2))
             d.fit(ds, epochs=epochs, verbose=0)
         else:
             m.compile(keras.optimizers.Adam(1e-3 if name == "ctr_teacher" else 1e-2),
                       keras.losses.BinaryCrossentropy(from_logits=True))
             m.fit(ds, epochs=epochs, verbose=0)
-        teacher = m if name == "ctr_teacher" else teacher
+    # the distilled student's big tables as per-row int4 after training (no retraining)
+    models["ctr_student distilled + int4 rows"] = quantize_tables(models["ctr_student distilled"], 4,
+                                                                   min_vocab=min_vocab)
+    for name, m in models.items():
         lm = list_ranking_model(m, cands.shape[1], item_features=items)
         row = {"model": f"{name} (list of {cands.shape[1]})", "params": m.count_params()}
-        path_name = name.replace(" ", "_")
+        path_name = name.replace(" ", "_").replace("+", "")
         s = evaluate_sampled(lm.predict(feed, batch_size=256, verbose=0))
         row["ndcg@10"], row["hr@10"] = s["ndcg@10"], s["hr@10"]
         for mode in ("float32", "int8"):
@@ -155,25 +168,37 @@ def run_dataset(name, quick, seed):
     batch = int(np.clip(len(train) // 50, 64, 512))
     fit = dict(epochs=epochs, batch_size=batch, learning_rate=0.01, seed=seed)
     t0 = time.time()
+    seen = seen_items(train, test)
+
+    def row(label, model):
+        return retrieval_row(label, model, spec, train, test, catalog, cands, tmp, quick, seen)
+
     teacher = fit_retrieval(retrieval_teacher(spec, candidates=catalog), train, spec,
                             **{**fit, "learning_rate": 0.003})
-    rows.append(retrieval_row("retrieval_teacher", teacher, spec, train, test, catalog, cands, tmp, quick))
+    rows.append(row("retrieval_teacher", teacher))
     alone = fit_retrieval(retrieval_student(spec, candidates=catalog), train, spec, **fit)
-    rows.append(retrieval_row("student alone", alone, spec, train, test, catalog, cands, tmp, quick))
+    rows.append(row("student alone", alone))
     freqs = id_frequencies(train, spec)
+    min_vocab = 1000 if name == "movielens" else 100  # the tables that get compressed
     for kind in ("full", "qr", "hash", "mixed", "lowrank"):
-        min_vocab = 1000 if name == "movielens" else 100
-        st = retrieval_student(spec, teacher=teacher, candidates=catalog, embedding=kind, frequencies=freqs,
-                               compress_min_vocab=min_vocab)
-        fit_retrieval(st, train, spec, **fit)
-        rows.append(retrieval_row(f"distilled ({kind})", st, spec, train, test, catalog, cands, tmp, quick))
-        print(f"  {name}: {rows[-1]['model']} done ({time.time() - t0:.0f}s)", flush=True)
+        # each compressed kind trained alone and distilled: what distillation recovers after compression
+        for distilled in ((True,) if kind == "full" else (False, True)):
+            st = retrieval_student(spec, teacher=teacher if distilled else None, candidates=catalog,
+                                   embedding=kind, frequencies=freqs, compress_min_vocab=min_vocab)
+            fit_retrieval(st, train, spec, **fit)
+            label = f"distilled ({kind})" if distilled else f"{kind} alone"
+            rows.append(row(label, st))
+            print(f"  {name}: {rows[-1]['model']} done ({time.time() - t0:.0f}s)", flush=True)
+        if kind == "full":  # post-training per-row int8 / int4 tables of the distilled student
+            for bits in (8, 4):
+                q = st.quantize_tables(bits, min_vocab=min_vocab)
+                rows.append(row(f"distilled (full) + int{bits} rows", q))
     # the on-device retrieval student: 8-d towers (the stored candidate matrix is N x 8 int8 bytes)
     st = retrieval_student(spec, teacher=teacher, candidates=catalog, embedding_dim=ON_DEVICE_DIM,
                            output_dim=ON_DEVICE_DIM)
     fit_retrieval(st, train, spec, **fit)
-    rows.append(retrieval_row(ON_DEVICE, st, spec, train, test, catalog, cands, tmp, quick))
-    rows.extend(ranking_rows(events, spec, ctr_train, test, cands, tmp, max(1, epochs - 1), seed))
+    rows.append(row(ON_DEVICE, st))
+    rows.extend(ranking_rows(events, spec, ctr_train, test, cands, tmp, max(1, epochs - 1), seed, min_vocab))
     df = pd.DataFrame(rows)
     df.insert(0, "data", name)
     df.insert(1, "seed", seed)
@@ -226,6 +251,31 @@ def pair_summary(df):
     return pd.DataFrame(out)
 
 
+MARKDOWN_COLUMNS = (  # (column, header, format): the readable subset of the wide table
+    ("params", "params", "{:,.0f}"), ("float32_bytes", "float32 bytes", "{:,.0f}"),
+    ("int8_bytes", "int8 bytes", "{:,.0f}"), ("int8_emb_share", "int8 emb. share", "{:.2f}"),
+    ("ndcg@10", "sampled NDCG@10", "{:.4f}"), ("hr@10", "sampled HR@10", "{:.4f}"),
+    ("int8_full_ndcg@10", "int8 file NDCG@10", "{:.4f}"), ("int8_full_hr@10", "int8 file HR@10", "{:.4f}"),
+    ("float32_p50_us", "float32 p50 µs", "{:.1f}"), ("int8_p50_us", "int8 p50 µs", "{:.1f}"))
+
+
+def markdown(agg):
+    """A Markdown table of the aggregated frame (``mean ± std`` cells when it has both)."""
+    two = isinstance(agg.columns, pd.MultiIndex)
+    cols = [c for c in MARKDOWN_COLUMNS if (c[0], "mean") in agg.columns or c[0] in agg.columns]
+    lines = ["| model | " + " | ".join(h for _, h, _ in cols) + " |", "| --- |" + " ---: |" * len(cols)]
+    for (_, model), row in agg.iterrows():
+        cells = []
+        for col, _, fmt in cols:
+            mean, std = (row[(col, "mean")], row[(col, "std")]) if two else (row[col], float("nan"))
+            cell = "–" if pd.isna(mean) else fmt.format(mean)
+            if not pd.isna(mean) and not pd.isna(std) and std > 0:
+                cell += " ± " + fmt.format(std)
+            cells.append(cell)
+        lines.append(f"| {model} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def _ms(values, fmt="{:.4f}"):
     values = np.asarray(values, np.float64)
     if len(values) < 2:
@@ -253,6 +303,7 @@ def main(argv=None):
             else df.set_index(["data", "model"])[num]
         tables.append(agg)
         print(agg.round(4).to_string())
+        print("\n" + markdown(agg))
         pair = pair_summary(df)
         n = f"{len(pair)} seed{'s' if len(pair) > 1 else ''}"
         print(f"\n{name} ({n}, mean ± std): float teachers {_ms(pair.float_pair_bytes, '{:,.0f}')} B vs int8 pair "

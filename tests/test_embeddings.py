@@ -3,12 +3,12 @@ import numpy as np
 import pytest
 
 import tfcompress  # noqa: F401
-from tfcompress._keras import keras
+from tfcompress._keras import keras, tf
 from tfcompress.errors import TFCompressError
 from tfcompress.export import TFLiteModel, to_tflite
 from tfcompress.models.embeddings import (HashedEmbedding, LowRankEmbedding, MixedDimEmbedding, QREmbedding,
-                                          RowInt8Embedding, embedding_params, make_embedding, safe_ids,
-                                          tflite_embedding_bytes)
+                                          RowInt4Embedding, RowInt8Embedding, embedding_params, make_embedding,
+                                          quantize_tables, safe_ids, tflite_embedding_bytes)
 
 V, D = 500, 8
 IDS = np.array([0, 1, 2, 3, 250, 499, 10**6, -5], np.int32)
@@ -22,6 +22,7 @@ def _layers():
         "mixed": MixedDimEmbedding.from_frequencies(np.arange(V)[::-1], D),
         "lowrank": LowRankEmbedding(V, D, rank=2),
         "int8row": RowInt8Embedding.from_embedding(rng.normal(size=(V, D)).astype("float32")),
+        "int4row": RowInt4Embedding.from_embedding(rng.normal(size=(V, D)).astype("float32")),
         "full": make_embedding("full", V, D),
     }
 
@@ -83,7 +84,7 @@ def test_row_int8_matches_float_table_per_row():
     assert layer.table_bytes() == 40 * 6 + 4 * 40
 
 
-@pytest.mark.parametrize("kind", ["qr", "hash", "mixed", "lowrank", "int8row"])
+@pytest.mark.parametrize("kind", ["qr", "hash", "mixed", "lowrank", "int8row", "int4row"])
 def test_get_config_round_trip(kind):
     layer = _layers()[kind]
     out = layer(IDS).numpy()
@@ -136,3 +137,49 @@ def test_row_int8_table_stays_int8_in_a_float_model(tmp_path):
     assert "int8" in info["dtypes"].values()
     np.testing.assert_allclose(TFLiteModel(path).predict({"item_id": IDS}).ravel(),
                                model.predict({"item_id": IDS}, verbose=0).ravel(), rtol=1e-5, atol=1e-6)
+
+
+def test_row_int4_matches_a_numpy_reference_and_packs_two_values_per_byte():
+    rng = np.random.default_rng(2)
+    table = rng.normal(size=(30, 7)).astype("float32") * np.linspace(0.01, 5, 30)[:, None]  # odd width
+    layer = RowInt4Embedding.from_embedding(table)
+    scales = np.abs(table).max(1) / 7
+    want = np.clip(np.round(table / scales[:, None]), -7, 7) * scales[:, None]  # NumPy reference
+    np.testing.assert_allclose(layer(np.arange(30)).numpy(), want, rtol=1e-6, atol=1e-7)
+    assert layer.values.shape == (30, 4) and layer.values.dtype == tf.int8
+    assert layer.table_bytes() == 30 * 4 + 4 * 30
+    np.testing.assert_allclose(layer(np.array([[3, -1], [10**6, 3]])).numpy()[1, 1], want[3], rtol=1e-6)
+    np.testing.assert_allclose(layer(np.array([-1, 10**6])).numpy(), want[[0, 0]], rtol=1e-6)  # OOV -> row 0
+
+
+@pytest.mark.parametrize("mode", ["float32", "int8"])
+def test_row_int4_table_ships_packed_in_every_tflite_mode(tmp_path, mode):
+    keras.utils.set_random_seed(0)
+    table = np.random.default_rng(0).normal(size=(V, 8)).astype("float32")
+    layer = RowInt4Embedding.from_embedding(table, name="emb_item_id")
+    model = _model(layer)
+    path = to_tflite(model, tmp_path / f"{mode}.tflite", mode=mode, num_calibration=V,
+                     representative={"item_id": np.arange(V, dtype=np.int32)})
+    info = tflite_embedding_bytes(path)
+    assert list(info["dtypes"].values()).count("int8") >= 1 and info["embedding"] >= V * 4, info
+    assert info["embedding"] <= layer.table_bytes() == V * 4 + 4 * V, info  # packed, not unpacked to int8
+    ref = model.predict({"item_id": IDS}, verbose=0).ravel()
+    got = TFLiteModel(path).predict({"item_id": IDS}).ravel()
+    np.testing.assert_allclose(got, ref, atol=1e-5 if mode == "float32" else 0.05 * np.abs(ref).max() + 0.005)
+
+
+def test_quantize_tables_swaps_only_big_tables_and_keeps_other_weights():
+    keras.utils.set_random_seed(0)
+    a, b = keras.Input((), dtype="int32", name="a"), keras.Input((), dtype="int32", name="b")
+    x = keras.layers.Concatenate()([keras.layers.Embedding(500, 4, name="big")(a),
+                                    keras.layers.Embedding(10, 4, name="small")(b)])
+    m = keras.Model({"a": a, "b": b}, keras.layers.Dense(1, name="out")(x))
+    for bits, cls in ((8, RowInt8Embedding), (4, RowInt4Embedding)):
+        q = quantize_tables(m, bits, min_vocab=100)
+        assert isinstance(q.get_layer("big"), cls) and type(q.get_layer("small")) is keras.layers.Embedding
+        np.testing.assert_array_equal(q.get_layer("out").get_weights()[0], m.get_layer("out").get_weights()[0])
+        feed = {"a": np.arange(10), "b": np.arange(10)}
+        err = np.abs(q.predict(feed, verbose=0) - m.predict(feed, verbose=0)).max()
+        assert 0 < err < (0.01 if bits == 8 else 0.1), (bits, err)
+    with pytest.raises(TFCompressError, match="8 or 4"):
+        quantize_tables(m, 2)

@@ -2,7 +2,6 @@
 import os
 
 import numpy as np
-import pandas as pd
 import pytest
 
 import tfcompress  # noqa: F401
@@ -151,6 +150,27 @@ def test_float_tflite_topk_equals_keras_and_int8_overlaps(shop_retrieval, tmp_pa
     for p in (path, path8):
         ids = TFLiteModel(p).predict(odd)["item_ids"]
         assert (ids[1] == ids[0]).all() and (ids[2] == ids[0]).all() and np.isin(ids, catalog.item_id).all()
+
+
+def test_per_row_int4_tables_in_the_topk_file(shop_retrieval, tmp_path):
+    from tfcompress.models.embeddings import RowInt4Embedding, tflite_embedding_bytes
+
+    spec, catalog, _, test, student = shop_retrieval
+    users = test.iloc[:40]
+    q4 = student.quantize_tables(4)
+    layer = q4.query_model.get_layer("retrieval_student_query_emb_user_id")
+    assert isinstance(layer, RowInt4Embedding) and q4.teacher is None
+    _, ids_float = keras_topk(student, users, catalog, spec, k=10)
+    _, ids_q4 = keras_topk(q4, users, catalog, spec, k=10)
+    overlap = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(ids_q4, ids_float)])
+    assert 0.5 <= overlap, overlap  # int4 rows move the top-10 a little, not wholesale
+    q_feats = {n: users[n].to_numpy().astype(spec[n].dtype) for n in q4.query_model.input_names}
+    path = export_retrieval_tflite(q4, catalog, spec, k=10, path=tmp_path / "q4.tflite")
+    out = TFLiteModel(path).predict(q_feats)
+    same = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(out["item_ids"], ids_q4)])
+    assert same >= 0.95, same  # the float file reproduces the Keras int4-row model
+    tables = tflite_embedding_bytes(path)["dtypes"]
+    assert any("user_id" in n and t == "int8" for n, t in tables.items()), tables  # packed, never float
 
 
 def test_too_large_catalogue_and_bad_k_are_refused(shop_retrieval):

@@ -107,6 +107,23 @@ def test_unknown_stage_names_the_retrieval_stages(capsys, tmp_path, monkeypatch)
     assert "retrieval stages are ['teacher', 'baseline', 'distill', 'compress', 'export']" in capsys.readouterr().err
 
 
+def test_int4_row_tables_of_the_trained_student_in_the_compress_stage(tmp_path, capsys):
+    (tmp_path / "int4.yaml").write_text(TINY + "student:\n  embedding: int4row\n")
+    common = ["run", "--task", "retrieval", "--quick", "--config", str(tmp_path / "int4.yaml"), "--out",
+              str(tmp_path / "run"), "--savedmodels", str(tmp_path / "sm"), "--tflite-dir", str(tmp_path / "tfl")]
+    assert main(common + ["--stages", "compress"]) == 2  # nothing trained to quantize: one clear line
+    err = capsys.readouterr().err.strip().splitlines()  # progress lines, then one error line
+    assert err[-1].startswith("tfcompress: error:") and "'int4row' quantizes a trained student's tables" in err[-1]
+    assert "baseline" in err[-1] and not (tmp_path / "run" / "report.json").exists()
+    assert main(common + ["--stages", "baseline,compress"]) == 0
+    rows = {r["name"]: r for r in json.loads((tmp_path / "run" / "report.json").read_text())["stages"]}
+    alone, comp = rows["student_alone"], rows["student_compressed"]
+    # the same trained tables, stored as packed int4 + a float scale per row: far fewer bytes, same ranking
+    assert comp["embedding_bytes"] < 0.6 * alone["embedding_bytes"]  # only tables of >= 100 ids (users)
+    assert abs(comp["sampled_ndcg@10"] - alone["sampled_ndcg@10"]) < 0.05
+    assert "per-row int4, no retraining" in capsys.readouterr().err  # the progress line
+
+
 def test_interactions_csv_feeds_both_tasks(tmp_path):
     from tfcompress.tasks import get_task
 

@@ -2,7 +2,8 @@
 from .ctr import ctr_student, ctr_teacher, dcn, embedding_width
 from .layers import Cross, CrossQuantizeConfig, EmbeddingQuantizeConfig, custom_objects
 from .embeddings import (EMBEDDING_KINDS, HashedEmbedding, LowRankEmbedding, MixedDimEmbedding, QREmbedding,
-                         RowInt8Embedding, SafeEmbedding, make_embedding, tflite_embedding_bytes)
+                         RowInt4Embedding, RowInt8Embedding, SafeEmbedding, make_embedding, quantize_tables,
+                         tflite_embedding_bytes)
 from .image import check_image_batch, image_dataset, image_student, image_teacher, scale_images
 from .text import MaskedMean, PaddingMask, PositionEmbedding, hidden_states, text_custom_objects, text_student, text_teacher
 from .ranking import list_ranking_model
@@ -16,5 +17,5 @@ __all__ = ["ctr_teacher", "ctr_student", "dcn", "embedding_width", "Cross", "Cro
            "text_custom_objects", "image_teacher", "image_student", "image_dataset", "scale_images",
            "check_image_batch", "retrieval_teacher", "retrieval_student", "TwoTower", "export_retrieval_tflite",
            "item_catalog", "fit_retrieval", "evaluate_sampled", "sampled_candidates", "list_ranking_model",
-           "QREmbedding", "HashedEmbedding", "MixedDimEmbedding", "LowRankEmbedding", "RowInt8Embedding",
+           "QREmbedding", "HashedEmbedding", "MixedDimEmbedding", "LowRankEmbedding", "RowInt8Embedding", "RowInt4Embedding", "quantize_tables",
            "SafeEmbedding", "make_embedding", "tflite_embedding_bytes", "EMBEDDING_KINDS"]

@@ -19,7 +19,11 @@ layer                       idea                                                
 ``LowRankEmbedding``        V×r table times an r×d projection                    (V + d)·r
 ``RowInt8Embedding``        per-row int8 table + a float scale per row; kept     V·d bytes + 4V
                             int8 in every TFLite mode (``from_embedding``)
+``RowInt4Embedding``        per-row int4, two values packed per int8 byte,       V·d/2 bytes + 4V
+                            unpacked after the GATHER with int32 ops
 ==========================  ===================================================  =====================
+
+:func:`quantize_tables` swaps the trained tables of a whole model for per-row int8 or int4 ones.
 
 A plain ``keras.layers.Embedding`` converted with ``to_tflite(mode="int8")`` keeps its table int8 too (one
 scale per tensor; the GATHER runs on int8): see :func:`tflite_embedding_bytes`, which reads the tensor
@@ -39,11 +43,13 @@ import numpy as np
 
 from .._keras import keras, tf
 from ..errors import TFCompressError
+from .utils import check_functional
 
 __all__ = ["QREmbedding", "HashedEmbedding", "MixedDimEmbedding", "LowRankEmbedding", "RowInt8Embedding",
-           "safe_ids", "make_embedding", "EMBEDDING_KINDS", "embedding_params", "tflite_embedding_bytes"]
+           "RowInt4Embedding", "quantize_tables", "safe_ids", "make_embedding", "EMBEDDING_KINDS", "embedding_params",
+           "embedding_bytes", "tflite_embedding_bytes"]
 
-EMBEDDING_KINDS = ("full", "qr", "hash", "mixed", "lowrank", "int8row")
+EMBEDDING_KINDS = ("full", "qr", "hash", "mixed", "lowrank", "int8row", "int4row")
 
 
 def safe_ids(ids, vocab_size):
@@ -64,6 +70,14 @@ def _check_sizes(name, vocab_size, output_dim):
                               f"got vocab_size={vocab_size}, output_dim={output_dim}")
 
 
+# These layers have no tensor-dependent Python control flow. Keras runs ``call`` through AutoGraph when a
+# model is traced, and AutoGraph failed on them at random there (helper methods called with an extra
+# argument; ``super()`` in an initializer built inside ``call``). So AutoGraph leaves them alone.
+def _no_autograph(fn):
+    # a TF decorator, so Keras still reads the original signature (no ``training`` argument)
+    return tf.__internal__.decorator.make_decorator(fn, tf.autograph.experimental.do_not_convert(fn))
+
+
 class _Compressed(keras.layers.Layer):
     """Shared bookkeeping: vocab_size, output_dim, table accounting."""
 
@@ -75,6 +89,7 @@ class _Compressed(keras.layers.Layer):
         self.output_dim = int(output_dim)
         self.embeddings_initializer = keras.initializers.get(embeddings_initializer)
 
+    @_no_autograph
     def _table(self, name, rows, cols):
         init = type(self.embeddings_initializer).from_config(self.embeddings_initializer.get_config())
         return self.add_weight(name, shape=(int(rows), int(cols)), initializer=init, trainable=True)
@@ -137,6 +152,7 @@ class QREmbedding(_Compressed):
                                          initializer=init, trainable=True)
         super().build(input_shape)
 
+    @_no_autograph
     def call(self, ids):
         ids = safe_ids(ids, self.vocab_size)
         q = tf.gather(self.quotient, ids // self.num_buckets)
@@ -185,6 +201,7 @@ class HashedEmbedding(_Compressed):
         b = 1 + h % (self.num_buckets - 1)
         return tf.where(tf.equal(ids, 0), tf.zeros_like(ids), b)
 
+    @_no_autograph
     def call(self, ids):
         return tf.gather(self.embeddings, self.bucket(ids))
 
@@ -262,6 +279,7 @@ class MixedDimEmbedding(_Compressed):
                 f"projection_{b}", shape=(d, self.output_dim), initializer="glorot_uniform", trainable=True))
         super().build(input_shape)
 
+    @_no_autograph
     def call(self, ids):
         rank = tf.gather(self.ranks, safe_ids(ids, self.vocab_size))
         out, start = None, 0
@@ -304,6 +322,7 @@ class LowRankEmbedding(_Compressed):
                                           initializer="glorot_uniform", trainable=True)
         super().build(input_shape)
 
+    @_no_autograph
     def call(self, ids):
         return tf.tensordot(tf.gather(self.factor, safe_ids(ids, self.vocab_size)), self.projection, axes=1)
 
@@ -313,19 +332,16 @@ class LowRankEmbedding(_Compressed):
         return config
 
 
-@keras.utils.register_keras_serializable(package="tfcompress")
-class RowInt8Embedding(_Compressed):
-    """A frozen per-row int8 table: ``E[id] = q[id] * scale[id]`` with ``q`` int8 and one float scale per
-    row (symmetric, ``scale = max|row| / 127``). The int8 table stays int8 in every TFLite mode (float32,
-    dynamic, int8), so even a float model ships 4x smaller tables. Not trainable: make it from a trained
-    table with :meth:`from_embedding`.
+class _RowQuantized(_Compressed):
+    """A frozen table stored as ``bits``-bit integers with one float scale per row (symmetric,
+    ``scale = max|row| / (2**(bits-1) - 1)``); subclasses set ``bits``. Built from a trained table with
+    :meth:`from_embedding`. The integer table stays integer in every TFLite mode. Float32 and dynamic-range
+    files keep the scales float; a full-int8 file stores them, like every float tensor it quantizes, as
+    int8 with one range, so rows whose scale is far below the largest lose precision there (measured: a
+    model that outputs the rows of a table whose row norms span 1000x has a median row error of 18 % as an
+    int8 file, its int8 output range included, and 0 % as a float32 file)."""
 
-    Example:
-        >>> table = np.random.default_rng(0).normal(size=(50, 8)).astype("float32")
-        >>> layer = RowInt8Embedding.from_embedding(table)
-        >>> float(np.abs(layer(np.arange(50)).numpy() - table).max()) < 0.03
-        True
-    """
+    bits = 8
 
     def __init__(self, vocab_size, output_dim, values=None, scales=None, **kwargs):
         super().__init__(vocab_size, output_dim, **kwargs)
@@ -344,29 +360,43 @@ class RowInt8Embedding(_Compressed):
             kwargs.setdefault("name", embedding.name)
         table = np.asarray(table, np.float32)
         if table.ndim != 2:
-            raise TFCompressError(f"RowInt8Embedding needs a (vocab, dim) table, got shape {table.shape}")
-        scales = np.abs(table).max(axis=1) / 127.0
+            raise TFCompressError(f"{cls.__name__} needs a (vocab, dim) table, got shape {table.shape}")
+        qmax = 2 ** (cls.bits - 1) - 1
+        scales = np.abs(table).max(axis=1) / qmax
         scales[scales == 0] = 1.0
-        values = np.clip(np.round(table / scales[:, None]), -127, 127).astype(np.int8)
-        return cls(table.shape[0], table.shape[1], values=values, scales=scales, **kwargs)
+        q = np.clip(np.round(table / scales[:, None]), -qmax, qmax).astype(np.int8)
+        return cls(table.shape[0], table.shape[1], values=cls._pack(q), scales=scales, **kwargs)
+
+    @staticmethod
+    def _pack(q):
+        return q
+
+    def _stored_shape(self):
+        return (self.vocab_size, self.output_dim)
 
     def build(self, input_shape):
-        values = self._values if self._values is not None else np.zeros((self.vocab_size, self.output_dim), np.int8)
+        shape = self._stored_shape()
+        values = self._values if self._values is not None else np.zeros(shape, np.int8)
+        if tuple(values.shape) != shape:
+            raise TFCompressError(f"{type(self).__name__}: values have shape {values.shape}, expected {shape}")
         scales = self._scales if self._scales is not None else np.ones(self.vocab_size, np.float32)
-        self.values = self.add_weight("values", shape=values.shape, dtype=tf.int8, trainable=False,
+        self.values = self.add_weight("values", shape=shape, dtype=tf.int8, trainable=False,
                                       initializer=keras.initializers.Constant(values))
         self.scales = self.add_weight("scales", shape=scales.shape, trainable=False,
                                       initializer=keras.initializers.Constant(scales))
         super().build(input_shape)
 
     def table_bytes(self, bits=None):
-        """Bytes: one per table value plus a 4-byte scale per row (``bits`` is ignored)."""
-        return int(self.vocab_size * self.output_dim + 4 * self.vocab_size)
+        """Bytes: the stored integer table plus a 4-byte scale per row (``bits`` is ignored)."""
+        return int(np.prod(self._stored_shape()) + 4 * self.vocab_size)
 
+    def _unpack(self, rows):
+        return tf.cast(rows, tf.float32)
+
+    @_no_autograph
     def call(self, ids):
         ids = safe_ids(ids, self.vocab_size)
-        q = tf.cast(tf.gather(self.values, ids), tf.float32)
-        return q * tf.expand_dims(tf.gather(self.scales, ids), -1)
+        return self._unpack(tf.gather(self.values, ids)) * tf.expand_dims(tf.gather(self.scales, ids), -1)
 
     def get_config(self):
         config = super().get_config()
@@ -375,6 +405,60 @@ class RowInt8Embedding(_Compressed):
         config.update({"values": None if values is None else values.tolist(),
                        "scales": None if scales is None else scales.tolist()})
         return config
+
+
+@keras.utils.register_keras_serializable(package="tfcompress")
+class RowInt8Embedding(_RowQuantized):
+    """A frozen per-row int8 table: ``E[id] = q[id] * scale[id]`` with ``q`` int8 and one float scale per
+    row (symmetric, ``scale = max|row| / 127``). The int8 table stays int8 in every TFLite mode (float32,
+    dynamic, int8), so even a float model ships 4x smaller tables. Not trainable: make it from a trained
+    table with :meth:`from_embedding` (or a whole model's tables with :func:`quantize_tables`).
+
+    Example:
+        >>> table = np.random.default_rng(0).normal(size=(50, 8)).astype("float32")
+        >>> layer = RowInt8Embedding.from_embedding(table)
+        >>> float(np.abs(layer(np.arange(50)).numpy() - table).max()) < 0.03
+        True
+    """
+
+
+@keras.utils.register_keras_serializable(package="tfcompress")
+class RowInt4Embedding(_RowQuantized):
+    """A frozen per-row int4 table: values in [-7, 7] with one float scale per row, two values packed in
+    each int8 byte, so the table costs V·d/2 bytes + 4V. No TFLite kernel gathers int4, so the layer
+    gathers the packed int8 rows and unpacks them with int32 ops (FLOOR_MOD, FLOOR_DIV): it runs in every
+    runtime and every TFLite mode, and only the looked-up rows are unpacked. The unpacking ops cost a few
+    KB of file per table (4.7 KB measured in a small int8 list-ranking file), so int4 pays off for tables
+    of thousands of rows, not for small ones. Make it from a trained table with :meth:`from_embedding` (or
+    a whole model's tables with :func:`quantize_tables`).
+
+    Example:
+        >>> table = np.random.default_rng(0).normal(size=(50, 8)).astype("float32")
+        >>> layer = RowInt4Embedding.from_embedding(table)
+        >>> err = np.abs(layer(np.arange(50)).numpy() - table).max(1)
+        >>> bool(np.all(err <= np.abs(table).max(1) / 7 / 2 + 1e-6)), layer.table_bytes()
+        (True, 400)
+    """
+
+    bits = 4
+
+    @staticmethod
+    def _pack(q):
+        nib = q.astype(np.int16) + 8  # [1, 15]
+        if nib.shape[1] % 2:
+            nib = np.concatenate([nib, np.full((nib.shape[0], 1), 8, np.int16)], axis=1)
+        byte = nib[:, 0::2] + 16 * nib[:, 1::2]  # [0, 255]
+        return np.where(byte > 127, byte - 256, byte).astype(np.int8)
+
+    def _stored_shape(self):
+        return (self.vocab_size, (self.output_dim + 1) // 2)
+
+    def _unpack(self, rows):
+        u = tf.math.floormod(tf.cast(rows, tf.int32), 256)
+        both = tf.stack([tf.math.floormod(u, 16), tf.math.floordiv(u, 16)], axis=-1)  # [..., d/2, 2]
+        shape = tf.concat([tf.shape(rows)[:-1], [2 * self._stored_shape()[1]]], 0)
+        vals = tf.reshape(both, shape)[..., :self.output_dim]
+        return tf.cast(vals - 8, tf.float32)
 
 
 @keras.utils.register_keras_serializable(package="tfcompress")
@@ -396,8 +480,8 @@ def make_embedding(kind, vocab_size, output_dim, *, name=None, frequencies=None,
     """An embedding layer of ``kind`` in :data:`EMBEDDING_KINDS` with sensible defaults.
 
     ``"full"`` is an OOV-safe ``Embedding``; ``"qr"`` uses sqrt(V) buckets; ``"hash"`` V/8 buckets;
-    ``"mixed"`` needs ``frequencies`` (counts per id); ``"lowrank"`` rank d/4. ``"int8row"`` is made from a
-    trained table (:meth:`RowInt8Embedding.from_embedding`), so here it gives a trainable ``"full"`` one.
+    ``"mixed"`` needs ``frequencies`` (counts per id); ``"lowrank"`` rank d/4. ``"int8row"`` / ``"int4row"``
+    are made from a trained table (:func:`quantize_tables`), so here they give a trainable ``"full"`` one.
 
     Example:
         >>> make_embedding("hash", 8000, 16).num_buckets
@@ -405,7 +489,7 @@ def make_embedding(kind, vocab_size, output_dim, *, name=None, frequencies=None,
     """
     if kind not in EMBEDDING_KINDS:
         raise TFCompressError(f"embedding kind {kind!r} is not one of {EMBEDDING_KINDS}")
-    if kind in ("full", "int8row"):
+    if kind in ("full", "int8row", "int4row"):
         return SafeEmbedding(int(vocab_size), int(output_dim), name=name)
     if kind == "qr":
         return QREmbedding(vocab_size, output_dim, num_buckets=num_buckets, name=name)
@@ -422,6 +506,41 @@ def make_embedding(kind, vocab_size, output_dim, *, name=None, frequencies=None,
     return MixedDimEmbedding.from_frequencies(freq, output_dim, name=name)
 
 
+def quantize_tables(model, bits=8, *, min_vocab=0):
+    """A copy of the functional ``model`` whose trained ``Embedding`` tables with at least ``min_vocab`` rows
+    are frozen per-row ``bits``-bit tables (:class:`RowInt8Embedding` for 8, :class:`RowInt4Embedding`
+    for 4); every other layer keeps its weights. Post-training: no data needed, and the copy converts to
+    TFLite in any mode with the tables kept at ``bits`` bits.
+
+    Example:
+        >>> inp = keras.Input((), dtype="int32", name="item_id")
+        >>> m = keras.Model(inp, keras.layers.Dense(1)(keras.layers.Embedding(1000, 8, name="emb")(inp)))
+        >>> q = quantize_tables(m, bits=4)
+        >>> type(q.get_layer("emb")).__name__, q.get_layer("emb").table_bytes()
+        ('RowInt4Embedding', 8000)
+        >>> ids = np.arange(1000)
+        >>> bool(np.abs(q.predict(ids, verbose=0) - m.predict(ids, verbose=0)).max() < 0.05)
+        True
+    """
+    classes = {8: RowInt8Embedding, 4: RowInt4Embedding}
+    if bits not in classes:
+        raise TFCompressError(f"bits={bits!r}: per-row tables are 8 or 4 bits")
+    check_functional(model, what="quantize_tables (for a TwoTower, call model.quantize_tables(bits))")
+    replaced = set()
+
+    def clone(layer):
+        if isinstance(layer, keras.layers.Embedding) and layer.input_dim >= int(min_vocab):
+            replaced.add(layer.name)
+            return classes[bits].from_embedding(layer)
+        return layer.__class__.from_config(layer.get_config())
+
+    new = keras.models.clone_model(model, clone_function=clone)
+    for layer in model.layers:
+        if layer.name not in replaced and layer.weights:
+            new.get_layer(layer.name).set_weights(layer.get_weights())
+    return new
+
+
 def embedding_params(model):
     """Parameters in the model's embedding tables (Embedding layers and the layers of this module).
 
@@ -430,10 +549,26 @@ def embedding_params(model):
         >>> embedding_params(m)
         30
     """
+    return _embedding_weights(model, lambda w: 1)
+
+
+def embedding_bytes(model):
+    """Bytes of the model's embedding tables at their stored dtypes (float32 4 bytes a value, the int8
+    values of per-row tables 1, packed int4 two values a byte).
+
+    Example:
+        >>> m = keras.Sequential([keras.Input((), dtype="int32"), keras.layers.Embedding(10, 3)])
+        >>> embedding_bytes(m), embedding_bytes(quantize_tables(m, bits=4))  # 10 x 2 packed bytes + 10 scales
+        (120, 60)
+    """
+    return _embedding_weights(model, lambda w: tf.as_dtype(w.dtype).size)
+
+
+def _embedding_weights(model, per_value):
     total = 0
     for layer in _all_layers(model):
         if isinstance(layer, (_Compressed, keras.layers.Embedding)):
-            total += int(sum(int(np.prod(w.shape)) for w in layer.weights))
+            total += int(sum(int(np.prod(w.shape)) * per_value(w) for w in layer.weights))
     return total
 
 

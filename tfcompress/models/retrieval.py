@@ -32,7 +32,7 @@ import pandas as pd
 from .._keras import keras, tf
 from ..errors import TFCompressError
 from .ctr import embedding_width
-from .embeddings import make_embedding
+from .embeddings import make_embedding, quantize_tables
 
 QUERY_GROUPS = ("user", "context")
 CANDIDATE_GROUPS = ("item",)
@@ -168,6 +168,22 @@ class TwoTower(keras.Model):
 
     def call(self, inputs, training=False):
         return self.query_model({n: inputs[n] for n in self.query_model.input_names}, training=training)
+
+    def quantize_tables(self, bits=8, *, min_vocab=0):
+        """A new ``TwoTower`` (same temperature and feature names, no teacher) whose towers' embedding
+        tables with at least ``min_vocab`` rows are frozen per-row int8 or int4 tables
+        (:func:`~tfcompress.models.embeddings.quantize_tables`); for evaluation and export.
+
+        Example:
+            >>> from tfcompress.data import make_ecommerce
+            >>> m = retrieval_student(make_ecommerce(events=1000).spec)
+            >>> type(m.quantize_tables(4).query_model.get_layer("retrieval_student_query_emb_user_id")).__name__
+            'RowInt4Embedding'
+        """
+        return TwoTower(quantize_tables(self.query_model, bits, min_vocab=min_vocab),
+                        quantize_tables(self.candidate_model, bits, min_vocab=min_vocab),
+                        temperature=self.temperature, user_feature=self.user_feature,
+                        item_feature=self.item_feature, name=f"{self.name}_int{bits}rows")
 
     def candidate_embeddings(self, features, training=False):
         return self.candidate_model({n: features[n] for n in self.candidate_model.input_names},
