@@ -3,7 +3,7 @@
 For MovieLens-small (if found) and the built-in shop: retrieval teacher, student alone, distilled
 student, its tables made per-row int8 and int4 after training, the student with each compressed embedding
 kind (qr, hash, mixed, lowrank) trained alone and distilled, and the
-on-device retrieval student (distilled, 8-d towers), each exported to TFLite (float32 and int8 top-10
+on-device retrieval student (distilled, 8-d towers), each exported to TFLite (float32 and int8 top-100
 signatures; int8 stores the candidate matrix with one scale); the CTR ranking teacher, student alone and
 distilled student (trained, as in the pipeline, on every interaction but the test ones plus 2 sampled
 catalogue negatives per positive) and the distilled one with per-row int4 tables, exported as list
