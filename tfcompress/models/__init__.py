@@ -17,5 +17,6 @@ __all__ = ["ctr_teacher", "ctr_student", "dcn", "embedding_width", "Cross", "Cro
            "text_custom_objects", "image_teacher", "image_student", "image_dataset", "scale_images",
            "check_image_batch", "retrieval_teacher", "retrieval_student", "TwoTower", "export_retrieval_tflite",
            "item_catalog", "fit_retrieval", "evaluate_sampled", "sampled_candidates", "list_ranking_model",
-           "QREmbedding", "HashedEmbedding", "MixedDimEmbedding", "LowRankEmbedding", "RowInt8Embedding", "RowInt4Embedding", "quantize_tables",
+           "QREmbedding", "HashedEmbedding", "MixedDimEmbedding", "LowRankEmbedding", "RowInt8Embedding",
+           "RowInt4Embedding", "quantize_tables",
            "SafeEmbedding", "make_embedding", "tflite_embedding_bytes", "EMBEDDING_KINDS"]

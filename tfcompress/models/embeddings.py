@@ -509,8 +509,9 @@ def make_embedding(kind, vocab_size, output_dim, *, name=None, frequencies=None,
 def quantize_tables(model, bits=8, *, min_vocab=0):
     """A copy of the functional ``model`` whose trained ``Embedding`` tables with at least ``min_vocab`` rows
     are frozen per-row ``bits``-bit tables (:class:`RowInt8Embedding` for 8, :class:`RowInt4Embedding`
-    for 4); every other layer keeps its weights. Post-training: no data needed, and the copy converts to
-    TFLite in any mode with the tables kept at ``bits`` bits.
+    for 4); every other layer, and every smaller table, keeps its weights (a model without such a table
+    comes back as an unchanged copy). Post-training: no data needed, and the copy converts to TFLite in
+    any mode with the tables kept at ``bits`` bits.
 
     Example:
         >>> inp = keras.Input((), dtype="int32", name="item_id")

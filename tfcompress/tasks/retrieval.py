@@ -475,9 +475,10 @@ class RetrievalPipeline(Pipeline):
                 raise TFCompressError(f"embedding={kind!r} quantizes a trained student's tables: run the "
                                       "'distill' or 'baseline' stage before 'compress'")
             bits = 8 if kind == "int8row" else 4
-            result = self._record_retrieval("student_compressed", source.model.quantize_tables(bits, min_vocab=min_vocab),
-                                            started, f"{source.name}'s tables with >= {min_vocab} ids as per-row "
-                                                     f"int{bits}, no retraining")
+            model = source.model.quantize_tables(bits, min_vocab=min_vocab)
+            result = self._record_retrieval("student_compressed", model, started,
+                                            f"{source.name}'s tables with >= {min_vocab} ids as per-row "
+                                            f"int{bits}, no retraining")
             result.extra["embedding"] = kind
             return result
         model = retrieval_student(self.spec, teacher=self._teacher_model(), candidates=self.catalog,
