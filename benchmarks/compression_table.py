@@ -7,9 +7,15 @@ All in one run, each figure with its ratio to the unpruned model measured in the
   baseline (post-training) and of PCQAT. Every compressed CTR model is fine-tuned the same way: by
   distillation from the baseline (alpha 0.5, T 2) for ``--epochs`` (plain label fine-tuning of an already
   converged CTR model overfits its embeddings and would blur the comparison).
-* Images (Fashion-MNIST if present under ``shared_data_dir()``, else the synthetic images; accuracy): a
-  MobileNet-like conv net; the XNNPACK pruning policy (1x1 convs at 75 %, converted with
-  ``EXPERIMENTAL_SPARSITY``); structured filter pruning.
+* Images (Fashion-MNIST if present under ``shared_data_dir()``, else the synthetic images; accuracy): the
+  image task's MobileNet-style student (``image_student``, 32-64-128-128 wide); its 1x1 convs pruned to 75 %
+  (the layers of the XNNPACK pruning policy, converted with ``EXPERIMENTAL_SPARSITY``); structured filter
+  pruning.
+
+Data, builders, training and export are the pipeline's: each task's data comes from
+``tfcompress.tasks.get_task(...).load(RunConfig(...))`` (the same splits as ``tfcompress run``), models from
+the task's builders, label training through ``tfcompress.stages.fit_student`` (the pipeline's fit path),
+distillation fine-tuning through ``tfcompress.prune.fine_tune`` and files through ``tfcompress.export``.
 
 Latency: LiteRT interpreter, 1 thread, batch 1, all models of a task interleaved (``compare_latency``).
 
@@ -29,41 +35,39 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 import tfcompress  # noqa: E402,F401  (selects tf_keras first)
-from tfcompress import prune  # noqa: E402
-from tfcompress._keras import keras, tf  # noqa: E402
-from tfcompress.bench import latency, metrics, size  # noqa: E402
-from tfcompress.data import frame_to_inputs, make_ecommerce, to_dataset  # noqa: E402
-from tfcompress.data.pipeline import labels_of  # noqa: E402
-from tfcompress.models import dcn  # noqa: E402
+from tfcompress import export, keras, metrics, prune, tf  # noqa: E402
+from tfcompress.bench import latency, size  # noqa: E402
+from tfcompress.data import find_dataset  # noqa: E402
+from tfcompress.pipeline import RunConfig  # noqa: E402
 from tfcompress.quantize import quantize_aware  # noqa: E402
+from tfcompress.stages import RunContext, fit_student  # noqa: E402
+from tfcompress.tasks import get_task  # noqa: E402
 
-LOGITS = keras.losses.BinaryCrossentropy(from_logits=True)
+
+def load_task(name, **options):
+    """A :class:`~tfcompress.stages.RunContext` holding the pipeline task ``name`` and its data, loaded as
+    ``tfcompress run`` loads them (``options``: :class:`~tfcompress.pipeline.RunConfig` fields)."""
+    config = RunConfig(task=name, **options).validate()
+    task = get_task(name)
+    return RunContext(config=config, task=task, data=task.load(config))
 
 
-def convert(model, path, *, mode="float32", representative=None, sparse=False):
-    """Write a TFLite file: tfcompress.export when present (and not sparse), else a local converter."""
+def convert(model, path, *, objective, mode="float32", representative=None, sparse=False):
+    """Write a TFLite file with ``tfcompress.export``; ``sparse``: the library's converter for ``mode`` with
+    ``EXPERIMENTAL_SPARSITY`` added (``to_tflite`` has no sparse mode)."""
     if not sparse:
-        try:
-            from tfcompress.export import convert as export_convert
-
-            data = export_convert(model, mode=mode, representative=representative, num_calibration=100)
-            with open(path, "wb") as f:
-                f.write(data)
-            return path
-        except ImportError:
-            pass
-    converter = tf.lite.TFLiteConverter.from_keras_model(model)
-    if sparse:
+        return export.to_tflite(model, path, mode=mode, representative=representative, num_calibration=100,
+                                objective=objective)
+    with export.converter_for(model, mode=mode) as converter:
         converter.optimizations = [tf.lite.Optimize.EXPERIMENTAL_SPARSITY]
+        blob = converter.convert()
     with open(path, "wb") as f:
-        f.write(converter.convert())
+        f.write(blob)
     return path
 
 
 def tflite_predict(path, inputs):
-    from tfcompress.export import TFLiteModel
-
-    out = TFLiteModel(path).predict(inputs, batch_size=512)
+    out = export.TFLiteModel(path).predict(inputs, batch_size=512)
     return np.asarray(next(iter(out.values())) if isinstance(out, dict) else out)
 
 
@@ -75,12 +79,6 @@ def row(task, method, setting, model, path, quality, keras_params=None):
             "quality": float(quality), "path": path}
 
 
-def fit(model, ds, epochs, callbacks=None):
-    model.compile(keras.optimizers.Adam(2e-3), LOGITS)
-    model.fit(ds, epochs=epochs, verbose=0, callbacks=callbacks or [])
-    return model
-
-
 def distill_fit(model, ds, epochs, teacher, callbacks=None):
     """Fine-tune a compressed CTR model by distillation from the unpruned baseline (every method alike)."""
     prune.fine_tune(model, ds, teacher=teacher, epochs=epochs, alpha=0.5, temperature=2.0,
@@ -89,23 +87,23 @@ def distill_fit(model, ds, epochs, teacher, callbacks=None):
 
 
 def ctr_rows(args, tmp):
-    data = make_ecommerce(events=args.events, seed=0)
-    train, val, test = data.split()
-    spec = data.spec
-    ds = to_dataset(train, spec, batch_size=512, shuffle=True, seed=0)
-    steps = int(np.ceil(len(train) / 512)) * args.epochs
-    x_test, y_test = frame_to_inputs(test, spec), labels_of(test, spec)
+    ctx = load_task("ctr", events=args.events, batch_size=512, calibration_samples=200)
+    task, data = ctx.task, ctx.data
+    ds, rep = data.train_ds, data.calibration_inputs
+    steps = data.steps_per_epoch * args.epochs
     keras.utils.set_random_seed(0)
-    base = fit(dcn(spec, embedding_dim=16, cross_layers=1, hidden=(512, 256), name="ctr_base"), ds, args.epochs)
+    base = task.build_teacher(data, embedding_dim=16, cross_layers=1, hidden=(512, 256))
+    fit_student(ctx, base, args.epochs, lr=2e-3)
 
     def auc(m):
-        return metrics.auc(y_test, m.predict(x_test, batch_size=4096, verbose=0).ravel())
+        return task.evaluate(m.predict(data.test_inputs, batch_size=4096, verbose=0), data.test_labels)["auc"]
 
     rows = []
 
     def add(method, setting, m, quality=None, mode="float32", path_model=None, params=None):
         path = os.path.join(tmp, f"ctr_{method}_{setting}_{mode}.tflite".replace(" ", "").replace("/", "_"))
-        convert(path_model or m, path, mode=mode, representative=val.head(200) if mode == "int8" else None)
+        convert(path_model or m, path, mode=mode, representative=rep if mode == "int8" else None,
+                objective=task.objective)
         q = quality if quality is not None else auc(m)
         rows.append(row("ctr", method, setting, m, path, q, params))
         print(f"  {method:12s} {setting:14s} AUC {q:.4f}", flush=True)
@@ -114,10 +112,10 @@ def ctr_rows(args, tmp):
     for target in args.sparsities:
         p = distill_fit(prune.prune_low_magnitude(base, target, total_steps=steps), ds, args.epochs, base,
                         prune.pruning_callbacks())
-        add("magnitude", f"{target:.0%}", prune.strip(p))
+        add("magnitude", f"{target:.0%}", prune.strip_pruning(p))
     p = distill_fit(prune.prune_m_by_n(base, 2, 4, total_steps=steps), ds, args.epochs, base,
                     prune.pruning_callbacks())
-    add("2:4", "m=2 n=4", prune.strip(p))
+    add("2:4", "m=2 n=4", prune.strip_pruning(p))
     for fraction in args.fractions:
         small, _ = prune.prune_units(base, fraction, importance="l1")
         distill_fit(small, ds, args.epochs, base)
@@ -129,94 +127,71 @@ def ctr_rows(args, tmp):
     c = distill_fit(prune.cluster_weights(base, 16), ds, args.epochs, base)
     clustered = prune.strip_clustering(c)
     add("cluster", "16", clustered)
-    # int8: the baseline (post-training) and PCQAT on a pruned + clustered model
+    rows += ctr_int8_rows(ctx, base, steps, args, tmp)
+    return rows, data.latency_inputs
+
+
+def ctr_int8_rows(ctx, base, steps, args, tmp):
+    """int8 rows: the baseline (post-training) and PCQAT on a pruned + clustered model."""
+    task, data = ctx.task, ctx.data
+    ds, rep, rows = data.train_ds, data.calibration_inputs, []
     path = os.path.join(tmp, "ctr_int8_base.tflite")
-    convert(base, path, mode="int8", representative=val.head(200))
-    q_base = metrics.auc(y_test, tflite_predict(path, x_test).ravel())
+    convert(base, path, mode="int8", representative=rep, objective=task.objective)
+    q_base = metrics.auc(data.test_labels, tflite_predict(path, data.test_inputs).ravel())
     rows.append(row("ctr", "int8 PTQ", "baseline", base, path, q_base))
     print(f"  int8 PTQ     baseline       AUC {q_base:.4f}", flush=True)
-    pruned = prune.strip(distill_fit(prune.prune_low_magnitude(base, 0.5, total_steps=steps), ds, args.epochs,
+    pruned = prune.strip_pruning(distill_fit(prune.prune_low_magnitude(base, 0.5, total_steps=steps), ds, args.epochs,
                                      base, prune.pruning_callbacks()))
     pc = prune.strip_clustering(distill_fit(prune.cluster_weights(pruned, 16, preserve_sparsity=True), ds, 1, base))
     qat = distill_fit(quantize_aware(pc, preserve="both"), ds, 1, base)
     path = os.path.join(tmp, "ctr_int8_pcqat.tflite")
-    convert(qat, path, mode="int8", representative=val.head(200))
-    tflite_auc = metrics.auc(y_test, tflite_predict(path, x_test).ravel())
+    convert(qat, path, mode="int8", representative=rep, objective=task.objective)
+    tflite_auc = metrics.auc(data.test_labels, tflite_predict(path, data.test_inputs).ravel())
     rows.append(row("ctr", "int8 PCQAT", "50% + 16 clusters", pc, path, tflite_auc))
     print(f"  int8 PCQAT   50%+16         AUC {tflite_auc:.4f}", flush=True)
-    sample = {k: v[:1] for k, v in frame_to_inputs(test.head(1), spec).items()}
-    return rows, sample
-
-
-def image_data(args):
-    from tfcompress.data.images import load_fashion_mnist, synthetic_images
-
-    try:
-        (xtr, ytr), (xte, yte) = load_fashion_mnist(use_tfds=False)
-        source = "fashion_mnist"
-        xtr, ytr = xtr[:args.images], ytr[:args.images]
-        xte, yte = xte[:args.test_images], yte[:args.test_images]
-    except Exception as e:  # noqa: BLE001 - absent data: fall back to the synthetic set, and say so
-        print(f"  (Fashion-MNIST not available: {str(e).splitlines()[0][:100]}; using synthetic images)")
-        x, y = synthetic_images(n=args.images + 1000, size=28, classes=10, seed=0)
-        xtr, ytr, xte, yte = x[:args.images], y[:args.images], x[args.images:], y[args.images:]
-        source = "synthetic"
-
-    def prep(x):
-        x = (x.astype("float32") / 255.0)[..., None]
-        return np.repeat(x, 3, axis=-1)
-
-    return source, prep(xtr), ytr, prep(xte), yte
-
-
-def mobilenet_like(classes=10, width=32):
-    x = keras.Input((28, 28, 3), name="img")
-    h = keras.layers.ZeroPadding2D(1)(x)
-    h = keras.layers.Conv2D(width, 3, strides=2, padding="valid", name="stem")(h)
-    h = keras.layers.ReLU()(h)
-    for i, filters in enumerate((2 * width, 4 * width, 4 * width)):
-        h = keras.layers.DepthwiseConv2D(3, padding="same", name=f"dw{i}")(h)
-        h = keras.layers.ReLU()(h)
-        h = keras.layers.Conv2D(filters, 1, name=f"pw{i}")(h)
-        h = keras.layers.ReLU()(h)
-    h = keras.layers.GlobalAveragePooling2D(keepdims=True)(h)
-    h = keras.layers.Flatten()(h)
-    return keras.Model(x, keras.layers.Dense(classes, name="logits")(h), name="mobilenet_like")
+    return rows
 
 
 def image_rows(args, tmp):
-    source, xtr, ytr, xte, yte = image_data(args)
-    ce = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
-    steps = int(np.ceil(len(xtr) / 128)) * args.image_epochs
+    found = find_dataset("fashion_mnist") is not None
+    if not found:
+        print("  (Fashion-MNIST not available: using synthetic images)")
+    ctx = load_task("image", data="fashion_mnist" if found else None, events=args.images, batch_size=128)
+    task, data = ctx.task, ctx.data
+    source = "fashion_mnist" if found else "synthetic"
+    x_test = {k: v[:args.test_images] for k, v in data.test_inputs.items()}
+    y_test = data.test_labels[:args.test_images]
+    steps = data.steps_per_epoch * args.image_epochs
 
     def train(m, epochs, callbacks=None):
-        m.compile(keras.optimizers.Adam(2e-3), ce)
-        m.fit(xtr, ytr, batch_size=128, epochs=epochs, verbose=0, callbacks=callbacks or [])
+        fit_student(ctx, m, epochs, callbacks or (), lr=2e-3)
         return m
 
     def acc(m):
-        return metrics.accuracy(yte, m.predict(xte, batch_size=512, verbose=0), from_logits=True)
+        return task.evaluate(m.predict(x_test, batch_size=512, verbose=0), y_test)["accuracy"]
 
     keras.utils.set_random_seed(0)
-    base = train(mobilenet_like(), args.image_epochs)
+    base = train(task.build_student(data, stem=32, widths=(64, 128, 128), strides=(2, 1, 1)), args.image_epochs)
     rows = []
 
     def add(method, setting, m, sparse=False):
         path = os.path.join(tmp, f"img_{method}_{setting}.tflite".replace(" ", "").replace("%", "pct"))
-        convert(m, path, sparse=sparse)
+        convert(m, path, sparse=sparse, objective=task.objective)
         rows.append(row(f"images ({source})", method, setting, m, path, acc(m)))
         print(f"  {method:12s} {setting:14s} acc {rows[-1]['quality']:.4f}", flush=True)
 
     add("baseline", "float32", base)
-    p = train(prune.prune_low_magnitude(base, 0.75, total_steps=steps, pruning_policy="xnnpack"), args.image_epochs,
+    # the 1x1 convs (``sep*_pw_conv``), the layers tfmot's XNNPACK policy prunes; the policy itself rejects the
+    # student's grey-image stem, which is fine here: the LiteRT interpreter runs the sparse file dense anyway
+    p = train(prune.prune_low_magnitude(base, 0.75, total_steps=steps, layers=r"_pw_conv$"), args.image_epochs,
               prune.pruning_callbacks())
-    stripped = prune.strip(p)
+    stripped = prune.strip_pruning(p)
     add("xnnpack", "1x1 75% dense", stripped)
     add("xnnpack", "1x1 75% sparse", stripped, sparse=True)
     small, _ = prune.prune_units(base, 0.5)
     train(small, args.image_epochs)
     add("structured", "filters -50%", small)
-    return rows, {"img": xte[:1]}
+    return rows, data.latency_inputs
 
 
 def finish(rows, sample, runs):
@@ -266,9 +241,7 @@ def main(argv=None):
     print(table[cols].to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     print(f"({time.time() - start:.0f} s)")
     if args.out:
-        from tfcompress._io import write_text
-
-        write_text(args.out, table.to_csv(index=False))
+        table.to_csv(args.out, index=False)
     return table
 
 

@@ -12,7 +12,7 @@ import time
 import numpy as np
 
 import tfcompress
-from tfcompress._keras import keras, tf
+from tfcompress import keras, tf
 from tfcompress.distill import Distiller
 
 

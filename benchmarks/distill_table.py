@@ -11,7 +11,7 @@ NOT beat the student alone.
 
 Tasks (alpha = 0.5 label weight and temperature T = 2 for every response term unless said):
 
-* ``ctr`` — built-in synthetic shop (``make_ecommerce``), time split (first 80 % train, last 20 % test),
+* ``ctr`` — built-in synthetic shop as the ctr task loads it (time split 80/10/10, the last 10 % the test),
   ``ctr_teacher`` (32-d embeddings, MLP 256-128) -> ``ctr_student``; metric test AUC. Methods: response
   (binary soft targets), feature hint (``FeatureDistiller`` on ``cross_deep``, the representation under the
   logit, + response), relational (``RelationalDistiller``, batch cosine-similarity matrices of
@@ -25,18 +25,23 @@ Tasks (alpha = 0.5 label weight and temperature T = 2 for every response term un
   (binary cross-entropy) on the flattened training lists; ``RankingDistiller`` listwise / pairwise / top-K
   (Tang & Wang, K = 3) train on the same lists.
 * ``movielens_rating`` — same split, rating regression (DCN models with a linear output, trained on the
-  rating minus the training mean); metric test RMSE. Methods: ``Distiller(task="regression")`` with MSE and
+  rating minus the training mean); metric test RMSE. Methods: ``Distiller(objective="regression")`` with MSE and
   with Huber (Huber then applies to the label term as well).
-* ``fashion`` — Fashion-MNIST subset, ``image_teacher`` (ResNet, widths 16-32-64, 78k parameters) ->
-  ``image_student`` (MobileNet-style, 10k parameters); test accuracy. Methods: response (softmax KL · T²),
-  feature hint (``FeatureDistiller`` on the pooled features ``pool`` -> ``pool``, both 64 wide so matched
-  directly, + response).
-* ``reviews`` — Women's Clothing reviews (title + text, label ``recommend``), random 80/20 split, keras-nlp
-  WordPiece tokens; ``text_teacher`` (Transformer, width 64, 2 blocks) -> CNN ``text_student`` and a
-  one-block Transformer ``text_student(kind="transformer")`` of width 64; test accuracy. Methods: response
-  (KL) for both students and, for the Transformer student, hidden-state matching (``FeatureDistiller``
-  ``block_0`` -> the teacher's last block, same width so no projection, + response). Each distilled row
-  is compared with the same student alone.
+* ``fashion`` — Fashion-MNIST subset as the image task loads it, ``image_teacher`` (ResNet, widths 16-32-64,
+  78k parameters) -> ``image_student`` (MobileNet-style, 10k parameters); test accuracy. Methods: response
+  (softmax KL · T²), feature hint (``FeatureDistiller`` on the pooled features ``pool`` -> ``pool``, both 64
+  wide so matched directly, + response).
+* ``reviews`` — Women's Clothing reviews as the text task loads them (label ``recommend``, stratified 80/10/10
+  split, keras-nlp WordPiece tokens; quick: 6,000 reviews, 64 tokens); ``text_teacher`` (Transformer, width
+  64, 2 blocks) -> CNN ``text_student`` and a one-block Transformer ``text_student(kind="transformer")`` of
+  width 64; test accuracy. Methods: response (KL) for both students and, for the Transformer student,
+  hidden-state matching (``FeatureDistiller`` ``block_0`` -> the teacher's last block, same width so no
+  projection, + response). Each distilled row is compared with the same student alone.
+
+The ctr, fashion and reviews tables take their data, builders and label training from the pipeline's
+tasks (``get_task(...).load(RunConfig(...))``, the task's builders, ``tfcompress.stages.fit_student``): every
+seed and method sees the task's training split in the same order; the MovieLens tables (no pipeline task has
+their per-user split) build their own datasets.
 
 Tasks whose data is missing (MovieLens-small, Fashion-MNIST, the reviews CSV in ``../shared/data``) are
 skipped with the reason printed.
@@ -55,18 +60,18 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
 
-from tfcompress._io import ensure_dir, write_text  # noqa: E402
-from tfcompress._keras import keras, tf  # noqa: E402
+from tfcompress import keras, tf  # noqa: E402
 from tfcompress.bench import Report  # noqa: E402
-from tfcompress.bench.metrics import accuracy, auc, ndcg_at_k, rmse  # noqa: E402
-from tfcompress.data import frame_to_inputs, make_ecommerce, to_dataset  # noqa: E402
-from tfcompress.data.paths import find_dataset, missing_data_message  # noqa: E402
+from tfcompress.metrics import ndcg_at_k, rmse  # noqa: E402
+from tfcompress.data import find_dataset, frame_to_inputs, missing_data_message  # noqa: E402
 from tfcompress.distill import (Distiller, FeatureDistiller, MultiTeacherDistiller, OfflineDistiller,  # noqa: E402
                                 RankingDistiller, RelationalDistiller, cache_teacher_outputs, cached_dataset,
                                 make_list_batches)
 from tfcompress.models import ctr_student, ctr_teacher  # noqa: E402
+from tfcompress.pipeline import RunConfig  # noqa: E402
+from tfcompress.stages import RunContext, fit_student  # noqa: E402
+from tfcompress.tasks import get_task  # noqa: E402
 
 TASKS = ("ctr", "movielens_rank", "movielens_rating", "fashion", "reviews")
 ALPHA, TEMPERATURE = 0.5, 2.0
@@ -74,12 +79,10 @@ ALPHA, TEMPERATURE = 0.5, 2.0
 CONFIGS = {
     "quick": {"ctr_events": 12_000, "ctr_epochs": 2, "ml_users": 150, "ml_epochs": 1, "list_size": 20,
               "fashion_train": 3000, "fashion_test": 1000, "fashion_epochs": 2, "teacher_widths": (16, 32, 64),
-              "reviews_train": 3000, "reviews_test": 1000, "seq_len": 48, "vocab": 3000, "text_blocks": 2,
-              "text_epochs": 2, "teacher_extra_epochs": 1},
+              "quick_text": True, "text_blocks": 2, "text_epochs": 2, "teacher_extra_epochs": 1},
     "full": {"ctr_events": 50_000, "ctr_epochs": 2, "ml_users": None, "ml_epochs": 2, "list_size": 20,
              "fashion_train": 12_000, "fashion_test": 5000, "fashion_epochs": 2, "teacher_widths": (16, 32, 64),
-             "reviews_train": 10_000, "reviews_test": None, "seq_len": 64, "vocab": 8000, "text_blocks": 2,
-             "text_epochs": 2, "teacher_extra_epochs": 1},
+             "quick_text": False, "text_blocks": 2, "text_epochs": 2, "teacher_extra_epochs": 1},
 }
 
 
@@ -87,8 +90,8 @@ CONFIGS = {
 # Table helpers
 
 
-class Task:
-    """Collects per-seed metric values for one task and turns them into the table rows."""
+class MethodTable:
+    """Collects per-seed metric values of one table (one task's models) and turns them into its rows."""
 
     def __init__(self, name, metric, higher_is_better, data):
         self.name, self.metric, self.higher, self.data = name, metric, higher_is_better, data
@@ -153,7 +156,7 @@ class Task:
 
 
 def _fit(model, data, epochs, lr, loss=None, **kw):
-    """Compile and fit a Keras model or a distiller (``loss=None``); returns seconds."""
+    """Compile and fit a distiller (``loss=None``) or a MovieLens model on ``data``; returns seconds."""
     t0 = time.time()
     if loss is None:
         model.compile(keras.optimizers.Adam(lr))
@@ -163,15 +166,29 @@ def _fit(model, data, epochs, lr, loss=None, **kw):
     return time.time() - t0
 
 
+def load_task(name, **options):
+    """A RunContext with the pipeline task ``name`` and its data, loaded as ``tfcompress run`` loads them
+    (``options``: :class:`~tfcompress.pipeline.RunConfig` fields)."""
+    config = RunConfig(task=name, alpha=ALPHA, temperature=TEMPERATURE, **options).validate()
+    task = get_task(name)
+    return RunContext(config=config, task=task, data=task.load(config))
+
+
+def _fit_task(context, model, epochs, lr):
+    """Train ``model`` on labels on its task's training split, the pipeline's fit path; returns seconds."""
+    t0 = time.time()
+    fit_student(context, model, epochs, lr=lr)
+    return time.time() - t0
+
+
 def _predict(model, x, batch_size=2048):
     return model.predict(x, batch_size=batch_size, verbose=0)
 
 
 BCE = keras.losses.BinaryCrossentropy(from_logits=True)
-SCE = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
 
 
-def _run_methods(task, seeds, make_student, alone_fit, methods, evaluate, log, student_label="student", tag=""):
+def _run_methods(table, seeds, make_student, alone_fit, methods, evaluate, log, student_label="student", tag=""):
     """For each seed: the student alone, then each ``(name, make_distiller, data_fn)`` method.
 
     ``alone_fit(student, seed)`` trains the student alone and returns seconds; ``make_distiller(student)`` wraps
@@ -181,19 +198,19 @@ def _run_methods(task, seeds, make_student, alone_fit, methods, evaluate, log, s
         keras.utils.set_random_seed(seed)
         s = make_student()
         secs = alone_fit(s, seed)
-        task.add(alone_name, evaluate(s), role="student", student=student_label, params=s.count_params(),
+        table.add(alone_name, evaluate(s), role="student", student=student_label, params=s.count_params(),
                  seconds=secs)
-        msg = [f"alone {task.entries[alone_name]['values'][-1]:.4f}"]
+        msg = [f"alone {table.entries[alone_name]['values'][-1]:.4f}"]
         for name, make_distiller, data_fn, epochs, lr in methods:
             keras.utils.set_random_seed(seed)
             s = make_student()
             d = make_distiller(s)
             secs = _fit(d, data_fn(seed), epochs, lr)
             label = f"{student_label} + {name}"
-            task.add(label, evaluate(s), role="distilled", student=student_label, baseline=alone_name,
+            table.add(label, evaluate(s), role="distilled", student=student_label, baseline=alone_name,
                      params=s.count_params(), seconds=secs)
-            msg.append(f"{name} {task.entries[label]['values'][-1]:.4f}")
-        log(f"{task.name}{tag}: seed {seed}: " + ", ".join(msg))
+            msg.append(f"{name} {table.entries[label]['values'][-1]:.4f}")
+        log(f"{table.name}{tag}: seed {seed}: " + ", ".join(msg))
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -201,41 +218,37 @@ def _run_methods(task, seeds, make_student, alone_fit, methods, evaluate, log, s
 
 
 def task_ctr(cfg, seeds, log, folder):
-    shop = make_ecommerce(events=cfg["ctr_events"], seed=0)
-    spec = shop.spec
-    train, val, test = shop.split()
-    test = pd.concat([val, test], ignore_index=True)
-    task = Task("ctr", "AUC", True, f"synthetic shop {cfg['ctr_events']} events, time split "
-                                    f"{len(train)} train / {len(test)} test")
-    x_test, y_test = frame_to_inputs(test, spec), test[spec.label].to_numpy()
+    context = load_task("ctr", events=cfg["ctr_events"], batch_size=256)
+    task, split = context.task, context.data
+    spec = split.spec
+    table = MethodTable("ctr", "AUC", True, split.description)
     epochs, batch = cfg["ctr_epochs"], 256
 
-    def data(seed):
-        return to_dataset(train, spec, batch_size=batch, shuffle=True, seed=seed)
+    def data(seed):  # the task's training split, in its order, for every seed
+        return split.train_ds
 
     def evaluate(m):
-        return auc(y_test, _predict(m, x_test).ravel())
+        return task.evaluate(_predict(m, split.test_inputs), split.test_labels)["auc"]
 
     t0 = time.time()
     keras.utils.set_random_seed(0)
     teacher = ctr_teacher(spec, embedding_dim=32, hidden=(256, 128))
-    secs = _fit(teacher, data(0), epochs, 3e-3, BCE)
-    task.add("teacher", evaluate(teacher), role="teacher", params=teacher.count_params(), seconds=secs)
+    secs = _fit_task(context, teacher, epochs, 3e-3)
+    table.add("teacher", evaluate(teacher), role="teacher", params=teacher.count_params(), seconds=secs)
     keras.utils.set_random_seed(1)
     teacher_b = ctr_teacher(spec, embedding_dim=16, cross_layers=2, hidden=(128, 64), name="ctr_teacher_b")
-    secs = _fit(teacher_b, data(1), epochs, 3e-3, BCE)
-    task.add("second teacher (smaller, seed 1)", evaluate(teacher_b), role="teacher",
+    secs = _fit_task(context, teacher_b, epochs, 3e-3)
+    table.add("second teacher (smaller, seed 1)", evaluate(teacher_b), role="teacher",
              params=teacher_b.count_params(), seconds=secs)
-    cache = cache_teacher_outputs(teacher, to_dataset(train, spec, batch_size=2048), os.path.join(folder, "ctr_cache"),
-                                  chunk_size=8192)
-    log(f"ctr: teachers {task.entries['teacher']['values'][0]:.4f} / "
-        f"{task.entries['second teacher (smaller, seed 1)']['values'][0]:.4f}, cache written "
+    cache = cache_teacher_outputs(teacher, split.train_ds, os.path.join(folder, "ctr_cache"), chunk_size=8192)
+    log(f"ctr: teachers {table.entries['teacher']['values'][0]:.4f} / "
+        f"{table.entries['second teacher (smaller, seed 1)']['values'][0]:.4f}, cache written "
         f"({time.time() - t0:.0f}s)")
 
     resp = dict(alpha=ALPHA, temperature=TEMPERATURE)
     lr = 3e-3
     methods = [
-        ("response", lambda s: Distiller(s, teacher, task="binary", **resp), data, epochs, lr),
+        ("response", lambda s: Distiller(s, teacher, objective="binary", **resp), data, epochs, lr),
         ("feature hint (cross_deep)", lambda s: FeatureDistiller(s, teacher, pairs={"cross_deep": "cross_deep"},
                                                                  beta=0.1, **resp), data, epochs, lr),
         ("relational (similarity)", lambda s: RelationalDistiller(
@@ -247,9 +260,9 @@ def task_ctr(cfg, seeds, log, folder):
         ("offline (cached teacher)", lambda s: OfflineDistiller(s, **resp),
          lambda seed: cached_dataset(cache, batch_size=batch, shuffle=True, seed=seed), epochs, lr),
     ]
-    _run_methods(task, seeds, lambda: ctr_student(spec), lambda s, seed: _fit(s, data(seed), epochs, lr, BCE),
+    _run_methods(table, seeds, lambda: ctr_student(spec), lambda s, seed: _fit_task(context, s, epochs, lr),
                  methods, evaluate, log)
-    return task
+    return table
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -285,7 +298,7 @@ def task_movielens_rank(cfg, seeds, log, folder):
     events, spec, train, test, source = _movielens(cfg)
     L, lists_per_batch, epochs = cfg["list_size"], 16, cfg["ml_epochs"]
     tx, ty = make_list_batches(test, spec, list_size=L, as_arrays=True, shuffle=False, seed=0, min_positives=1)
-    task = Task("movielens_rank", "NDCG@10", True,
+    table = MethodTable("movielens_rank", "NDCG@10", True,
                 f"{source}; lists of {L} (test: {len(ty)} lists with >= 1 relevant movie)")
     tx_flat = _flat(tx)
 
@@ -303,23 +316,23 @@ def task_movielens_rank(cfg, seeds, log, folder):
     keras.utils.set_random_seed(0)
     teacher = ctr_teacher(spec, embedding_dim=32, hidden=(256, 128))
     secs = _fit(teacher, rows(0), epochs + cfg["teacher_extra_epochs"], 3e-3, BCE)
-    task.add("teacher", evaluate(teacher), role="teacher", params=teacher.count_params(), seconds=secs)
+    table.add("teacher", evaluate(teacher), role="teacher", params=teacher.count_params(), seconds=secs)
     rand = np.mean([ndcg_at_k(ty, np.random.default_rng(i).random(ty.shape), k=10) for i in range(5)])
-    task.notes.append(f"Random order gives NDCG@10 {rand:.4f}.")
-    log(f"movielens_rank: teacher {task.entries['teacher']['values'][0]:.4f} ({secs:.0f}s)")
+    table.notes.append(f"Random order gives NDCG@10 {rand:.4f}.")
+    log(f"movielens_rank: teacher {table.entries['teacher']['values'][0]:.4f} ({secs:.0f}s)")
     lr = 3e-3
     methods = [(f"ranking {m}", (lambda s, m=m: RankingDistiller(s, teacher, method=m, top_k=3, alpha=ALPHA,
                                                                  temperature=TEMPERATURE)), lists, epochs, lr)
                for m in ("listwise", "pairwise", "topk")]
-    _run_methods(task, seeds, lambda: ctr_student(spec), lambda s, seed: _fit(s, rows(seed), epochs, lr, BCE),
+    _run_methods(table, seeds, lambda: ctr_student(spec), lambda s, seed: _fit(s, rows(seed), epochs, lr, BCE),
                  methods, evaluate, log)
-    return task
+    return table
 
 
 def task_movielens_rating(cfg, seeds, log, folder):
     events, spec, train, test, source = _movielens(cfg)
     mean = float(train["rating"].mean())
-    task = Task("movielens_rating", "RMSE", False, f"{source}; targets centred on the training mean {mean:.3f}")
+    table = MethodTable("movielens_rating", "RMSE", False, f"{source}; targets centred on the training mean {mean:.3f}")
     x_train, y_train = frame_to_inputs(train, spec), (train["rating"].to_numpy() - mean).astype("float32")
     x_test, y_test = frame_to_inputs(test, spec), test["rating"].to_numpy()
     epochs, batch, lr = cfg["ml_epochs"], 256, 3e-3
@@ -335,15 +348,15 @@ def task_movielens_rating(cfg, seeds, log, folder):
     keras.utils.set_random_seed(0)
     teacher = ctr_teacher(spec, embedding_dim=32, hidden=(256, 128))
     secs = _fit(teacher, data(0), epochs + cfg["teacher_extra_epochs"], 3e-3, mse)
-    task.add("teacher", evaluate(teacher), role="teacher", params=teacher.count_params(), seconds=secs)
-    task.notes.append(f"Predicting the training mean gives RMSE {rmse(y_test, np.full(len(y_test), mean)):.4f}.")
-    log(f"movielens_rating: teacher {task.entries['teacher']['values'][0]:.4f} ({secs:.0f}s)")
-    methods = [(f"response ({loss})", (lambda s, loss=loss: Distiller(s, teacher, task="regression",
+    table.add("teacher", evaluate(teacher), role="teacher", params=teacher.count_params(), seconds=secs)
+    table.notes.append(f"Predicting the training mean gives RMSE {rmse(y_test, np.full(len(y_test), mean)):.4f}.")
+    log(f"movielens_rating: teacher {table.entries['teacher']['values'][0]:.4f} ({secs:.0f}s)")
+    methods = [(f"response ({loss})", (lambda s, loss=loss: Distiller(s, teacher, objective="regression",
                                                                        regression_loss=loss, alpha=ALPHA)),
                 data, epochs, lr) for loss in ("mse", "huber")]
-    _run_methods(task, seeds, lambda: ctr_student(spec), lambda s, seed: _fit(s, data(seed), epochs, lr, mse),
+    _run_methods(table, seeds, lambda: ctr_student(spec), lambda s, seed: _fit(s, data(seed), epochs, lr, mse),
                  methods, evaluate, log)
-    return task
+    return table
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -351,39 +364,33 @@ def task_movielens_rating(cfg, seeds, log, folder):
 
 
 def task_fashion(cfg, seeds, log, folder):
-    from tfcompress.data.images import load_fashion_mnist
-    from tfcompress.models.image import image_dataset, image_student, image_teacher, scale_images
-
-    (x, y), (xt, yt) = load_fashion_mnist(use_tfds=False)
-    rng = np.random.default_rng(0)
-    idx = rng.permutation(len(x))[:cfg["fashion_train"]]
-    x, y = x[idx], y[idx]
-    idx = rng.permutation(len(xt))[:cfg["fashion_test"]]
-    xt, yt = xt[idx], yt[idx]
-    task = Task("fashion", "accuracy", True, f"Fashion-MNIST {len(x)} train / {len(xt)} test")
-    x_test = {"image": scale_images(xt)}
+    context = load_task("image", data="fashion_mnist", events=cfg["fashion_train"], batch_size=64)
+    task, split = context.task, context.data
+    x_test = {k: v[:cfg["fashion_test"]] for k, v in split.test_inputs.items()}
+    y_test = split.test_labels[:cfg["fashion_test"]]
+    table = MethodTable("fashion", "accuracy", True, f"{split.description}; the first {len(y_test)} test images")
     epochs, lr = cfg["fashion_epochs"], 3e-3
 
-    def data(seed):
-        return image_dataset(x, y, batch_size=64, num_classes=10, shuffle=True, seed=seed)
+    def data(seed):  # the task's training split, in its order, for every seed
+        return split.train_ds
 
     def evaluate(m):
-        return accuracy(yt, _predict(m, x_test, 1024), from_logits=True)
+        return task.evaluate(_predict(m, x_test, 1024), y_test)["accuracy"]
 
     keras.utils.set_random_seed(0)
-    teacher = image_teacher((28, 28, 1), 10, widths=cfg["teacher_widths"])
-    secs = _fit(teacher, data(0), epochs + cfg["teacher_extra_epochs"], 2e-3, SCE)
-    task.add("teacher", evaluate(teacher), role="teacher", params=teacher.count_params(), seconds=secs)
-    log(f"fashion: teacher {task.entries['teacher']['values'][0]:.4f} ({secs:.0f}s)")
-    resp = dict(alpha=ALPHA, temperature=TEMPERATURE, task="multiclass")
+    teacher = task.build_teacher(split, widths=cfg["teacher_widths"])
+    secs = _fit_task(context, teacher, epochs + cfg["teacher_extra_epochs"], 2e-3)
+    table.add("teacher", evaluate(teacher), role="teacher", params=teacher.count_params(), seconds=secs)
+    log(f"fashion: teacher {table.entries['teacher']['values'][0]:.4f} ({secs:.0f}s)")
+    resp = dict(alpha=ALPHA, temperature=TEMPERATURE, objective="multiclass")
     methods = [
         ("response (KL·T²)", lambda s: Distiller(s, teacher, **resp), data, epochs, lr),
         ("feature hint (pool)", lambda s: FeatureDistiller(s, teacher, pairs={"pool": "pool"}, beta=1.0, **resp),
          data, epochs, lr),
     ]
-    _run_methods(task, seeds, lambda: image_student((28, 28, 1), 10),
-                 lambda s, seed: _fit(s, data(seed), epochs, lr, SCE), methods, evaluate, log)
-    return task
+    _run_methods(table, seeds, lambda: task.build_student(split),
+                 lambda s, seed: _fit_task(context, s, epochs, lr), methods, evaluate, log)
+    return table
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -391,54 +398,41 @@ def task_fashion(cfg, seeds, log, folder):
 
 
 def task_reviews(cfg, seeds, log, folder):
-    from tfcompress.data.reviews import load_reviews
-    from tfcompress.data.text import learn_vocabulary, make_tokenizer, text_dataset, tokenize
-    from tfcompress.models.text import text_student, text_teacher
-
-    data_ = load_reviews(label="recommend", include_title=True)
-    order = np.random.default_rng(0).permutation(len(data_.texts))
-    n_test = cfg["reviews_test"] or len(order) // 5
-    test_idx = order[:n_test]
-    train_idx = order[n_test:n_test + cfg["reviews_train"]] if cfg["reviews_train"] else order[n_test:]
-    train_texts, y_train = [data_.texts[i] for i in train_idx], data_.labels[train_idx]
-    test_texts, y_test = [data_.texts[i] for i in test_idx], data_.labels[test_idx]
-    seq_len = cfg["seq_len"]
-    tok = make_tokenizer(learn_vocabulary(train_texts, cfg["vocab"]), seq_len)
-    vocab, n = len(tok.get_vocabulary()), data_.num_classes
-    x_test = {"token_ids": tokenize(test_texts, tok)}
+    context = load_task("text", data="reviews", quick=cfg["quick_text"], batch_size=64)
+    task, split = context.task, context.data
+    x_test, y_test = split.test_inputs, split.test_labels
     majority = np.bincount(y_test).max() / len(y_test)
-    task = Task("reviews", "accuracy", True, f"reviews CSV (title + text, label 'recommend'), {len(train_texts)} "
-                                             f"train / {len(test_texts)} test, seq_len {seq_len}")
-    task.notes.append(f"Majority-class accuracy is {majority:.4f}.")
+    table = MethodTable("reviews", "accuracy", True, split.description)
+    table.notes.append(f"Majority-class accuracy is {majority:.4f}.")
     epochs, lr, d_model = cfg["text_epochs"], 2e-3, 64
 
-    def data(seed):
-        return text_dataset(train_texts, y_train, tok, batch_size=64, num_classes=n, shuffle=True, seed=seed)
+    def data(seed):  # the task's training split, in its order, for every seed
+        return split.train_ds
 
     def evaluate(m):
-        return accuracy(y_test, _predict(m, x_test, 512), from_logits=True)
+        return task.evaluate(_predict(m, x_test, 512), y_test)["accuracy"]
 
     keras.utils.set_random_seed(0)
-    teacher = text_teacher(vocab, n, seq_len, d_model=d_model, heads=4, blocks=cfg["text_blocks"])
-    secs = _fit(teacher, data(0), epochs + cfg["teacher_extra_epochs"], 1e-3, SCE)
-    task.add("teacher", evaluate(teacher), role="teacher", params=teacher.count_params(), seconds=secs)
-    log(f"reviews: teacher {task.entries['teacher']['values'][0]:.4f} ({secs:.0f}s)")
-    resp = dict(alpha=ALPHA, temperature=TEMPERATURE, task="multiclass")
+    teacher = task.build_teacher(split, d_model=d_model, heads=4, blocks=cfg["text_blocks"])
+    secs = _fit_task(context, teacher, epochs + cfg["teacher_extra_epochs"], 1e-3)
+    table.add("teacher", evaluate(teacher), role="teacher", params=teacher.count_params(), seconds=secs)
+    log(f"reviews: teacher {table.entries['teacher']['values'][0]:.4f} ({secs:.0f}s)")
+    resp = dict(alpha=ALPHA, temperature=TEMPERATURE, objective="multiclass")
     last = f"block_{cfg['text_blocks'] - 1}"
 
     def alone(s, seed):
-        return _fit(s, data(seed), epochs, lr, SCE)
+        return _fit_task(context, s, epochs, lr)
 
-    _run_methods(task, seeds, lambda: text_student(vocab, n, seq_len, kind="cnn"), alone,
+    _run_methods(table, seeds, lambda: task.build_student(split, kind="cnn"), alone,
                  [("response (KL·T²)", lambda s: Distiller(s, teacher, **resp), data, epochs, lr)],
                  evaluate, log, student_label="CNN student", tag=" (CNN)")
-    _run_methods(task, seeds, lambda: text_student(vocab, n, seq_len, kind="transformer", embed_dim=d_model),
+    _run_methods(table, seeds, lambda: task.build_student(split, kind="transformer", embed_dim=d_model),
                  alone,
                  [("response (KL·T²)", lambda s: Distiller(s, teacher, **resp), data, epochs, lr),
                   (f"hidden states (block_0 -> {last})", lambda s: FeatureDistiller(
                       s, teacher, pairs={"block_0": last}, beta=1.0, **resp), data, epochs, lr)],
                  evaluate, log, student_label="Transformer student", tag=" (Transformer)")
-    return task
+    return table
 
 
 RUNNERS = {"ctr": task_ctr, "movielens_rank": task_movielens_rank, "movielens_rating": task_movielens_rating,
@@ -477,14 +471,14 @@ def main(argv=None):
                 skipped.append(reason)
                 continue
             t0 = time.time()
-            task = RUNNERS[name](cfg, args.seeds, log, folder)
-            meta = {"data": task.data, "config": "quick" if args.quick else "full", "seeds": args.seeds,
+            table = RUNNERS[name](cfg, args.seeds, log, folder)
+            meta = {"data": table.data, "config": "quick" if args.quick else "full", "seeds": args.seeds,
                     "alpha": ALPHA, "temperature": TEMPERATURE, "seconds": round(time.time() - t0),
                     "beats_alone": "improvement over the student alone > pooled std sqrt((s_m^2 + s_alone^2) / 2)"}
-            report = Report(task.rows(), title=f"Distillation: {name} ({task.metric})", meta=meta)
+            report = Report(table.rows(), title=f"Distillation: {name} ({table.metric})", meta=meta)
             reports.append((name, report))
-            summaries.append(task.summary())
-            print(f"\n## {name}: {task.data}\n{report.to_markdown()}\n{summaries[-1]}\n", flush=True)
+            summaries.append(table.summary())
+            print(f"\n## {name}: {table.data}\n{report.to_markdown()}\n{summaries[-1]}\n", flush=True)
     total = time.time() - start
     print("Summary (where distillation did NOT beat the student alone):")
     for line in summaries + skipped:
@@ -492,17 +486,23 @@ def main(argv=None):
     print(f"total {total:.0f}s ({'quick' if args.quick else 'full'}, {args.seeds} seeds, "
           f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs)")
     if args.out:
-        ensure_dir(args.out)
-        parts = [f"# Distillation table ({'quick' if args.quick else 'full'}, {args.seeds} seeds, {total:.0f}s)\n",
-                 "beats_alone: the improvement over the student alone is larger than the pooled std "
-                 "sqrt((std_method² + std_alone²) / 2) over the seeds.\n"]
-        for (name, report), line in zip(reports, summaries):
-            report.save(args.out, basename=f"distill_{name}")
-            parts += [report.to_markdown(), f"\n**{name}:** {line}\n"]
-        parts += [f"- {s}" for s in skipped]
-        write_text(os.path.join(args.out, "distill_table.md"), "\n".join(parts) + "\n")
-        print(f"wrote {args.out}")
+        write_tables(args, reports, summaries, skipped, total)
     return reports, summaries
+
+
+def write_tables(args, reports, summaries, skipped, total):
+    """Write each table (``distill_<task>.md/.csv/.json/.html``) and ``distill_table.md`` into ``args.out``."""
+    os.makedirs(args.out, exist_ok=True)
+    parts = [f"# Distillation table ({'quick' if args.quick else 'full'}, {args.seeds} seeds, {total:.0f}s)\n",
+             "beats_alone: the improvement over the student alone is larger than the pooled std "
+             "sqrt((std_method² + std_alone²) / 2) over the seeds.\n"]
+    for (name, report), line in zip(reports, summaries):
+        report.save(args.out, basename=f"distill_{name}")
+        parts += [report.to_markdown(), f"\n**{name}:** {line}\n"]
+    parts += [f"- {s}" for s in skipped]
+    with open(os.path.join(args.out, "distill_table.md"), "w", encoding="utf-8") as f:
+        f.write("\n".join(parts) + "\n")
+    print(f"wrote {args.out}")
 
 
 if __name__ == "__main__":

@@ -5,9 +5,10 @@ Models (``--family``, default all): ``ctr`` (the CTR student on the synthetic sh
 CNN text student, ``text_student(kind="cnn")``, on the reviews CSV, accuracy), ``image`` (the depthwise-separable
 image student on Fashion-MNIST, accuracy) and ``transformer`` (the one-block Transformer text student,
 ``text_student(kind="transformer")``, on the same texts: attention, layer norm and a padding mask, the model
-where int16x8 fails). Text and image data come through the pipeline tasks (``tfcompress.tasks``); without the
-reviews CSV the text models fall back to the synthetic product titles, and without Fashion-MNIST the image
-model to ``synthetic_images`` (the header and the ``data`` column say so).
+where int16x8 fails). Every model's data, builder and training are the pipeline's: the task's loader
+(``get_task(...).load(RunConfig(...))``), its builders and ``tfcompress.stages.fit_student`` (label training, as
+the ``baseline`` stage); without the reviews CSV the text models fall back to the synthetic product titles, and
+without Fashion-MNIST the image model to ``synthetic_images`` (the header and the ``data`` column say so).
 
 Rows: every converter mode (float32, float16, dynamic, int8 with int8 and float I/O, int16x8), the LiteRT
 Quantizer recipes on the float32 file (int8/int4 weights, int8 dynamic, int4 blockwise, selective by regex)
@@ -32,13 +33,12 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 import tfcompress  # noqa: E402,F401  (selects tf_keras first)
-from tfcompress import export  # noqa: E402
-from tfcompress._keras import keras  # noqa: E402
+from tfcompress import export, keras  # noqa: E402
 from tfcompress.bench import latency  # noqa: E402
-from tfcompress.data import frame_to_inputs, make_ecommerce, sample_inputs, to_dataset  # noqa: E402
+from tfcompress.data import find_dataset  # noqa: E402
 from tfcompress.errors import TFCompressError  # noqa: E402
-from tfcompress.export.parity import compare_outputs  # noqa: E402
-from tfcompress.models import ctr_student  # noqa: E402
+from tfcompress.pipeline import RunConfig  # noqa: E402
+from tfcompress.stages import RunContext, fit_student  # noqa: E402
 from tfcompress.tasks import get_task  # noqa: E402
 
 FAMILIES = ("ctr", "text", "image", "transformer")
@@ -61,7 +61,7 @@ class Case:
 
     family: str
     model: object
-    task: str          # "binary" (CTR logit) or "multiclass" (class logits)
+    objective: str     # "binary" (CTR logit) or "multiclass" (class logits): the task's objective
     rep: dict          # representative (calibration) inputs
     held: dict         # held-out inputs
     labels: np.ndarray
@@ -70,55 +70,43 @@ class Case:
     regex: str         # the selective LiteRT recipes' op regex (the largest dense layer)
 
 
-def _fit(build, family, make_dataset, epochs, lr):
-    """Seed, build and train a model with the task's loss (the dataset is made after seeding)."""
-    keras.utils.set_random_seed(0)
-    model = build()
-    model.compile(keras.optimizers.Adam(lr), get_task(family).loss())
-    model.fit(make_dataset(), epochs=epochs, verbose=0)
-    return model
-
-
-def ctr_case(args, epochs, cache):
-    shop = make_ecommerce(events=args.events, seed=0)
-    train, _, test = shop.split()
-    model = _fit(lambda: ctr_student(shop.spec, embedding_dim=8, hidden=(32,)), "ctr",
-                 lambda: to_dataset(train, shop.spec, batch_size=512, shuffle=True), epochs, 1e-2)
-    one = {k: v[:1] for k, v in frame_to_inputs(test.iloc[:1], shop.spec).items()}
-    return Case("ctr", model, "binary", sample_inputs(train, shop.spec, 200), frame_to_inputs(test, shop.spec),
-                test["click"].to_numpy(), one, f"synthetic shop, {args.events} events", "dense_0")
-
-
-def _task_data(family, dataset, fallback, args, cache):
-    """The pipeline task's data (``tfcompress.tasks``) for ``family``: ``dataset`` from the shared folder when
-    present, else the task's built-in data (``fallback`` says what that is)."""
-    from tfcompress.data.paths import find_dataset
-    from tfcompress.pipeline import RunConfig
-
+def _task_context(family, dataset, fallback, args, cache, **options):
+    """A RunContext with the pipeline task ``family`` and its data (``tfcompress.tasks``), and where the data
+    came from: ``dataset`` from the shared folder when present, else the task's built-in data (``fallback``
+    says what that is); ``dataset=None``: the built-in data."""
     if family not in cache:
-        found = find_dataset(dataset) is not None
-        overrides = {"events": 6_000 if args.quick else 60_000} if family == "image" else {}  # images to use
-        config = RunConfig(task=family, data=dataset if found else None, quick=args.quick, **overrides).resolve()
+        found = dataset is not None and find_dataset(dataset) is not None
+        config = RunConfig(task=family, data=dataset if found else None, quick=args.quick, **options).validate()
         task = get_task(family)
         data = task.load(config)
-        source = data.description if found else f"FALLBACK ({dataset} not found): {fallback}: {data.description}"
-        cache[family] = (task, data, source)
+        source = (data.description if found or dataset is None
+                  else f"FALLBACK ({dataset} not found): {fallback}: {data.description}")
+        cache[family] = (RunContext(config=config, task=task, data=data), source)
     return cache[family]
 
 
-def _classifier_case(family, task, data, source, build, epochs, regex):
-    model = _fit(build, task.name, lambda: data.train_ds, epochs, 3e-3)
-    return Case(family, model, "multiclass", data.calibration_inputs, data.test_inputs, data.test_labels,
-                data.latency_inputs, source, regex)
+def _case(family, context, source, build, epochs, lr, regex):
+    """Seed, build and train ``family``'s model on its task's training split (the pipeline's fit path)."""
+    keras.utils.set_random_seed(0)
+    model = build(context.task, context.data)
+    fit_student(context, model, epochs, lr=lr)
+    data = context.data
+    return Case(family, model, context.task.objective, data.calibration_inputs, data.test_inputs,
+                data.test_labels, data.latency_inputs, source, regex)
+
+
+def ctr_case(args, epochs, cache):
+    context, _ = _task_context("ctr", None, None, args, cache, events=args.events, batch_size=512,
+                               calibration_samples=200)
+    build = lambda task, data: task.build_student(data, embedding_dim=8, hidden=(32,))  # noqa: E731
+    return _case("ctr", context, f"synthetic shop, {args.events} events", build, epochs, 1e-2, "dense_0")
 
 
 def text_case(args, epochs, cache, kind="cnn"):
-    from tfcompress.models.text import text_student
-
-    task, data, source = _task_data("text", "reviews", "synthetic product titles (titles_task)", args, cache)
+    context, source = _task_context("text", "reviews", "synthetic product titles (titles_task)", args, cache)
     family = "text" if kind == "cnn" else kind
-    build = lambda: text_student(**task.model_args(data), kind=kind)  # noqa: E731
-    return _classifier_case(family, task, data, source, build, epochs, "hidden" if kind == "cnn" else "ffn_in")
+    build = lambda task, data: task.build_student(data, kind=kind)  # noqa: E731
+    return _case(family, context, source, build, epochs, 3e-3, "hidden" if kind == "cnn" else "ffn_in")
 
 
 def transformer_case(args, epochs, cache):
@@ -126,11 +114,9 @@ def transformer_case(args, epochs, cache):
 
 
 def image_case(args, epochs, cache):
-    from tfcompress.models.image import image_student
-
-    task, data, source = _task_data("image", "fashion_mnist", "synthetic_images", args, cache)
-    build = lambda: image_student(**task.model_args(data))  # noqa: E731
-    return _classifier_case("image", task, data, source, build, epochs, "sep2_pw")
+    context, source = _task_context("image", "fashion_mnist", "synthetic_images", args, cache,
+                                    events=6_000 if args.quick else 60_000)  # images to use
+    return _case("image", context, source, lambda task, data: task.build_student(data), epochs, 3e-3, "sep2_pw")
 
 
 CASES = {"ctr": ctr_case, "text": text_case, "image": image_case, "transformer": transformer_case}
@@ -152,7 +138,8 @@ def export_files(case, folder):
 
     for mode, io, name in CONVERTER_MODES:
         attempt(name, lambda: export.to_tflite(case.model, os.path.join(folder, f"{mode}_{io}.tflite"), mode=mode,
-                                               int8_io=io, representative=case.rep, task=case.task))
+                                               int8_io=io, representative=case.rep,
+                                               objective=case.objective))
     f32 = results["float32"][0]
     for recipe, regex in LITERT_RECIPES:
         regex = case.regex if regex == "SELECT" else regex
@@ -173,7 +160,7 @@ def export_files(case, folder):
         attempt(f"int8 fallback [{', '.join(labels)}]",
                 lambda: export.to_tflite(case.model, os.path.join(folder, f"fallback{k}.tflite"), mode="int8",
                                          representative=case.rep, float_fallback=list(kept["tensor_name"]),
-                                         task=case.task))
+                                         objective=case.objective))
     return results
 
 
@@ -189,8 +176,8 @@ def mode_rows(case, runs, folder):
             rows.append({"mode": n, "note": why})
             continue
         out = export.TFLiteModel(p).predict(case.held, batch_size=2048)
-        par = compare_outputs(keras_out, out, case.labels, task=case.task)
-        agree = (float(np.mean(keras_out.argmax(-1) == out.argmax(-1))) if case.task == "multiclass"
+        par = export.compare_outputs(keras_out, out, case.labels, objective=case.objective)
+        agree = (float(np.mean(keras_out.argmax(-1) == out.argmax(-1))) if case.objective == "multiclass"
                  else np.nan)
         rows.append({"mode": n, "bytes": os.path.getsize(p), "p50_us_1t": round(lat[1][n].p50_us, 1),
                      "p50_us_2t": round(lat[2][n].p50_us, 1), "metric": par["metric"],
@@ -199,7 +186,7 @@ def mode_rows(case, runs, folder):
     df = pd.DataFrame(rows).astype({"bytes": "Int64"})
     df.insert(0, "family", case.family)
     df["data"] = case.data
-    keras_metric = compare_outputs(keras_out, keras_out, case.labels, task=case.task)
+    keras_metric = export.compare_outputs(keras_out, keras_out, case.labels, objective=case.objective)
     return df, f"{keras_metric['metric']} {keras_metric['keras']:.4f}"
 
 
@@ -245,7 +232,7 @@ def main(argv=None):
             df, keras_metric = mode_rows(case, args.runs, tmp)
             tables.append(df)
             base = (f" (majority class {np.bincount(case.labels).max() / len(case.labels):.4f})"
-                    if case.task == "multiclass" else "")
+                    if case.objective == "multiclass" else "")
             print(f"\n{family} student ({case.model.count_params():,} params), {case.data}, {epochs} epoch(s); "
                   f"Keras {keras_metric}{base}; parity on {len(case.labels):,} held-out rows; data + training "
                   f"{t1 - t0:.0f}s, exports + measurements {time.time() - t1:.0f}s")
@@ -254,9 +241,7 @@ def main(argv=None):
     failed = int(df["note"].notna().sum()) if "note" in df else 0
     print(f"\n{len(df)} rows ({failed} failed modes) in {time.time() - start:.0f}s")
     if args.out:
-        from tfcompress._io import write_text
-
-        write_text(args.out, df.to_csv(index=False))
+        df.to_csv(args.out, index=False)
     return df
 
 

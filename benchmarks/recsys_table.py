@@ -8,13 +8,17 @@ signatures; int8 stores the candidate matrix with one scale); the CTR ranking te
 distilled student (trained, as in the pipeline, on every interaction but the test ones plus 2 sampled
 catalogue negatives per positive) and the distilled one with per-row int4 tables, exported as list
 signatures (one user, N candidates). Columns: params, TFLite bytes,
-embedding share of the bytes (GATHER tables + the stored candidate matrix), sampled NDCG@10 / HR@10 (100
+embedding share of the bytes (GATHER tables + the stored candidate matrix), sampled NDCG@10 / HR@10 (99
 negatives, leave-last-out; Keras for retrieval), full-catalogue NDCG@10 / HR@10 from the TFLite top-100
 itself after removing the user's past items when users never repeat items (MovieLens), as the pipeline
 does (for the ranking rows: sampled NDCG@10 from the TFLite scores), batch-1 p50 latency in the LiteRT
 interpreter. Then the pair summary: float teachers (retrieval + ranking) vs the int8 on-device pair
 (``ON_DEVICE`` + ``ON_DEVICE_RANKER``): bytes, ratio, embedding share, NDCG@10 as % of the teachers'.
 Also the brute-force top-K scale rows (10k and 100k random items).
+
+The data is the retrieval task's (``tfcompress.tasks``, the loader of ``tfcompress run --task retrieval``):
+its leave-last-out split, sampled candidate lists (N = 100: the held-out item and 99 sampled ones), ranking
+rows, seen items and batch size.
 
     python benchmarks/recsys_table.py --quick          # 1 seed, 2 epochs, 600 test users (~10 min)
     python benchmarks/recsys_table.py --seeds 3        # mean ± std over 3 seeds, 5 epochs
@@ -31,21 +35,22 @@ import pandas as pd
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import tfcompress  # noqa: E402,F401
-from tfcompress._keras import keras  # noqa: E402
+from tfcompress import keras  # noqa: E402
 from tfcompress.bench.latency import tflite_latency  # noqa: E402
-from tfcompress.data import make_ecommerce, to_dataset  # noqa: E402
+from tfcompress.data import find_dataset, to_dataset  # noqa: E402
 from tfcompress.distill import Distiller  # noqa: E402
-from tfcompress.data.movielens import leave_last_out  # noqa: E402
 from tfcompress.export import TFLiteModel, to_tflite  # noqa: E402
 from tfcompress.models import ctr_student, ctr_teacher  # noqa: E402
-from tfcompress.tasks.retrieval import (catalog_metrics, seen_items, tflite_catalog_bytes,  # noqa: E402
-                                       with_sampled_negatives)
+from tfcompress.pipeline import RunConfig  # noqa: E402
+from tfcompress.tasks import catalog_metrics, tflite_catalog_bytes  # noqa: E402
+from tfcompress.tasks.recommendation_data import load_recommendation  # noqa: E402
 from tfcompress.models.embeddings import quantize_tables  # noqa: E402
 from tfcompress.models.ranking import list_ranking_model  # noqa: E402
-from tfcompress.models.retrieval import (BruteForceTopK, evaluate_sampled, export_retrieval_tflite,  # noqa: E402
-                                         fit_retrieval, id_frequencies, item_catalog, popularity_scores,
-                                         keras_topk, positives, requantize_per_tensor, retrieval_student,
-                                         retrieval_teacher, sampled_candidates, two_tower_scores)
+from tfcompress.export import export_retrieval_tflite, requantize_per_tensor  # noqa: E402
+from tfcompress.models.retrieval import (BruteForceTopK, evaluate_sampled,  # noqa: E402
+                                         fit_retrieval, item_catalog, keras_topk, popularity_scores,
+                                         retrieval_student, retrieval_teacher,
+                                         two_tower_scores)
 
 K = 10
 N = 100  # candidates the retrieval file returns and the ranking file re-scores
@@ -54,17 +59,14 @@ ON_DEVICE = f"distilled (full, d={ON_DEVICE_DIM})"  # the pair's retrieval model
 ON_DEVICE_RANKER = "ctr_student distilled"  # the pair's ranking model
 
 
-def load(name):
-    if name == "movielens":
-        from tfcompress.data.movielens import load_movielens
-        from tfcompress.data.paths import find_dataset
-
-        if find_dataset("movielens-small") is None:
-            return None
-        d = load_movielens(use_tfds=False)
-        return d.events, d.spec
-    d = make_ecommerce(events=100_000, seed=0)
-    return d.events, d.spec
+def load(name, quick, seed):
+    """The retrieval task's data (``tfcompress.tasks``: the pipeline's leave-last-out split, sampled candidates,
+    ranking rows, seen items), with lists of ``N`` candidates; ``None`` when MovieLens-small is missing."""
+    if name == "movielens" and find_dataset("movielens-small") is None:
+        return None
+    config = RunConfig(task="retrieval", data="movielens" if name == "movielens" else None, events=100_000,
+                       seed=seed, quick=quick, batch_size=512).validate()
+    return load_recommendation(config, N)
 
 
 def query_inputs(model, frame, spec):
@@ -97,7 +99,7 @@ def retrieval_row(name, model, spec, train, test, catalog, cands, tmp, quick, se
     return row
 
 
-def ranking_rows(events, spec, train_events, test, cands, tmp, epochs, seed, min_vocab):
+def ranking_rows(events, spec, ranking_train, test, cands, tmp, epochs, seed, min_vocab):
     items = [f.name for f in spec.features if f.group == "item"]
     catalog = item_catalog(events, spec)
     rows = []
@@ -108,9 +110,8 @@ def ranking_rows(events, spec, train_events, test, cands, tmp, epochs, seed, min
     user_feats = {f.name: test[f.name].to_numpy().astype(f.dtype) if f.name in test.columns
                   else np.ones(len(test), f.dtype) for f in spec.features if f.name not in items}
     feed = {**user_feats, **cand_feats}
-    # as the pipeline's ranking models: every interaction plus 2 sampled catalogue negatives per positive
-    ds = to_dataset(with_sampled_negatives(train_events, catalog, spec, seed=seed), spec, batch_size=1024,
-                    shuffle=True, seed=seed)
+    # the pipeline's ranking rows: every interaction but the held-out ones, plus 2 sampled negatives per positive
+    ds = to_dataset(ranking_train, spec, batch_size=1024, shuffle=True, seed=seed)
     models = {}
     for name, build in (("ctr_teacher", ctr_teacher), ("ctr_student", ctr_student),
                         ("ctr_student distilled", ctr_student)):
@@ -147,28 +148,19 @@ def ranking_rows(events, spec, train_events, test, cands, tmp, epochs, seed, min
 
 
 def run_dataset(name, quick, seed):
-    loaded = load(name)
-    if loaded is None:
+    data = load(name, quick, seed)
+    if data is None:
         print(f"SKIPPED {name}: MovieLens-small not found (put ml-latest-small.zip in ../shared/data/movielens-small)")
         return None
-    events, spec = loaded
+    events, spec, catalog, train, test = data.events, data.spec, data.catalog, data.train, data.test
     epochs = 2 if quick else 5
-    catalog = item_catalog(events, spec)
-    pos = positives(events, spec)
-    train, test = leave_last_out(pos)
-    if quick and len(test) > 600:
-        test = test.sample(600, random_state=seed).reset_index(drop=True)
-    cands = sampled_candidates(train, test, catalog, num_negatives=min(100, len(catalog) - 20), seed=seed)
-    # CTR training events: everything except the held-out test interactions
-    held = set(zip(test.user_id, test.item_id, test.timestamp))
-    ctr_train = events[[t not in held for t in zip(events.user_id, events.item_id, events.timestamp)]]
+    cands = data.candidates
     rows = [{"model": "popularity", **{k: v for k, v in evaluate_sampled(popularity_scores(train, cands)).items()}}]
     tmp = tempfile.mkdtemp(prefix="recsys-")
-    # ~50 steps per epoch at least: the shop has only ~5k positive events
-    batch = int(np.clip(len(train) // 50, 64, 512))
-    fit = dict(epochs=epochs, batch_size=batch, learning_rate=0.01, seed=seed)
+    # the task's batch: ~50 steps per epoch at least (the shop has only ~5k positive events)
+    fit = dict(epochs=epochs, batch_size=data.retrieval_batch_size, learning_rate=0.01, seed=seed)
     t0 = time.time()
-    seen = seen_items(train, test)
+    seen = data.seen
 
     def row(label, model):
         return retrieval_row(label, model, spec, train, test, catalog, cands, tmp, quick, seen)
@@ -178,7 +170,7 @@ def run_dataset(name, quick, seed):
     rows.append(row("retrieval_teacher", teacher))
     alone = fit_retrieval(retrieval_student(spec, candidates=catalog), train, spec, **fit)
     rows.append(row("student alone", alone))
-    freqs = id_frequencies(train, spec)
+    freqs = data.frequencies
     min_vocab = 1000 if name == "movielens" else 100  # the tables that get compressed
     for kind in ("full", "qr", "hash", "mixed", "lowrank"):
         # each compressed kind trained alone and distilled: what distillation recovers after compression
@@ -198,7 +190,8 @@ def run_dataset(name, quick, seed):
                            output_dim=ON_DEVICE_DIM)
     fit_retrieval(st, train, spec, **fit)
     rows.append(row(ON_DEVICE, st))
-    rows.extend(ranking_rows(events, spec, ctr_train, test, cands, tmp, max(1, epochs - 1), seed, min_vocab))
+    rows.extend(ranking_rows(events, spec, data.ranking_train, test, cands, tmp, max(1, epochs - 1), seed,
+                             min_vocab))
     df = pd.DataFrame(rows)
     df.insert(0, "data", name)
     df.insert(1, "seed", seed)

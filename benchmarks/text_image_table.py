@@ -1,13 +1,17 @@
 """Teacher -> student -> distilled student -> int8 TFLite, for review text and product images, in one run.
 
 For each family this trains the teacher, the student alone and the distilled student (``Distiller``,
-``task="multiclass"``, alpha 0.5, T 2) over ``--seeds`` seeds, then fine-tunes the seed-0 distilled student with QAT
-(``quantize_aware``) and exports it to full int8 TFLite (``tfcompress.export.to_tflite``). Every row has
+``objective="multiclass"``, alpha 0.5, T 2) over ``--seeds`` seeds, then fine-tunes the seed-0 distilled student
+with QAT (``quantize_aware``) and exports it to full int8 TFLite (``tfcompress.export.to_tflite``). Every model is
+built by the task's builders (``tfcompress.tasks``) and trained by the pipeline's fit path
+(``tfcompress.stages.fit_student``: on labels, or by distillation when the run holds a teacher). Every row has
 test accuracy (students: mean ± std over the seeds), parameters, bytes (the HDF5 file saved without optimizer
 state, or the ``.tflite`` file) and batch-1 p50 latency (``tfcompress.bench.latency``, 1 thread).
 
-Data: the Women's Clothing reviews CSV (``--label recommend|sentiment``) and Fashion-MNIST from the shared
-data folder; without the CSV the text family falls back to the synthetic product titles (said in the table).
+Data: the Women's Clothing reviews CSV (``--label recommend|sentiment``, title + text, a random split) and
+Fashion-MNIST from the shared data folder, loaded by the image task (``get_task("image").load(RunConfig(...))``,
+the pipeline's split); without the CSV the text family falls back to the synthetic product titles (said in the
+table).
 
 Usage:
     python benchmarks/text_image_table.py --quick            # a few minutes on 2 cores
@@ -23,14 +27,14 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import numpy as np  # noqa: E402
 
-from tfcompress._keras import keras  # noqa: E402
+from tfcompress import keras  # noqa: E402
 from tfcompress.bench import Report, count_params, file_bytes, keras_latency, tflite_latency  # noqa: E402
-from tfcompress.bench.metrics import accuracy  # noqa: E402
-from tfcompress.distill import Distiller  # noqa: E402
 from tfcompress.export import TFLiteModel, to_tflite  # noqa: E402
+from tfcompress.pipeline import RunConfig  # noqa: E402
 from tfcompress.quantize import quantize_aware  # noqa: E402
+from tfcompress.stages import RunContext, StageResult, fit_student  # noqa: E402
+from tfcompress.tasks import get_task  # noqa: E402
 
-LOSS = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
 ALPHA, TEMPERATURE = 0.5, 2.0  # label-loss weight and softmax temperature of the distillation
 
 #: Published reference: the Fashion-MNIST README's benchmark table (github.com/zalandoresearch/fashion-mnist),
@@ -49,11 +53,6 @@ CONFIGS = {
 }
 
 
-def _compile(model, lr):
-    model.compile(keras.optimizers.Adam(lr), LOSS, metrics=["accuracy"])
-    return model
-
-
 def _keras_bytes(model, folder):
     """Bytes of the model saved without optimizer state (HDF5), so every Keras row is measured alike."""
     path = os.path.join(folder, f"{model.name}.h5")
@@ -70,36 +69,38 @@ def _row(name, accs, params, nbytes, p50, **extra):
     return row
 
 
-def run_family(family, make_teacher, make_student, train_ds, x_test, y_test, rep, seeds, cfg, epochs, folder,
-               log):
-    """Rows for one family. ``x_test`` is a dict of input arrays; ``rep`` representative input dict."""
+def run_family(family, context, teacher_options, student_options, seeds, cfg, epochs, folder, log):
+    """Rows for one family: ``context`` (a :class:`~tfcompress.stages.RunContext`) holds its task and data."""
+    task, data = context.task, context.data
+    x_test, y_test = data.test_inputs, data.test_labels
     one = {k: v[:1] for k, v in x_test.items()}
 
     def acc(predict):
-        return accuracy(y_test, predict(x_test), from_logits=True)
+        return task.evaluate(predict(x_test), y_test)["accuracy"]
 
     def lat(model):
         return keras_latency(model, one, runs=cfg["runs"], warmup=10).p50_us
 
     t0 = time.time()
     keras.utils.set_random_seed(0)
-    teacher = _compile(make_teacher(), 2e-3)
-    teacher.fit(train_ds, epochs=epochs + cfg["teacher_extra_epochs"], verbose=0)  # teachers train longer
+    teacher = task.build_teacher(data, **teacher_options)
+    fit_student(context, teacher, epochs + cfg["teacher_extra_epochs"], lr=2e-3)  # teachers train longer
     rows = [_row(f"{family} teacher", acc(lambda x: teacher.predict(x, verbose=0, batch_size=256)),
                  count_params(teacher), _keras_bytes(teacher, folder), lat(teacher))]
     log(f"{family}: teacher {rows[-1]['accuracy']:.4f} ({time.time() - t0:.0f}s)")
+    # the same data and config, with the teacher recorded: fit_student then distils (as the distill stage)
+    taught = RunContext(config=context.config, task=task, data=data,
+                        results=[StageResult(name="teacher", format="keras", model=teacher)])
 
     alone, distilled, students = [], [], []
     for seed in range(seeds):
         keras.utils.set_random_seed(seed)
-        s = _compile(make_student(), 3e-3)
-        s.fit(train_ds, epochs=epochs, verbose=0)
+        s = task.build_student(data, **student_options)
+        fit_student(context, s, epochs, lr=3e-3)
         alone.append(acc(lambda x: s.predict(x, verbose=0, batch_size=512)))
         keras.utils.set_random_seed(seed)
-        d_student = make_student()
-        d = Distiller(d_student, teacher, alpha=ALPHA, temperature=TEMPERATURE, task="multiclass")
-        d.compile(keras.optimizers.Adam(3e-3), metrics=["accuracy"])
-        d.fit(train_ds, epochs=epochs, verbose=0)
+        d_student = task.build_student(data, **student_options)
+        fit_student(taught, d_student, epochs, lr=3e-3)
         distilled.append(acc(lambda x: d_student.predict(x, verbose=0, batch_size=512)))
         students.append(d_student)
         log(f"{family}: seed {seed} student alone {alone[-1]:.4f}, distilled {distilled[-1]:.4f} "
@@ -109,25 +110,38 @@ def run_family(family, make_teacher, make_student, train_ds, x_test, y_test, rep
     rows.append(_row(f"{family} distilled student", distilled, count_params(student),
                      _keras_bytes(student, folder), lat(student)))
 
-    qat = _compile(quantize_aware(student), 3e-4)
-    qat.fit(train_ds, epochs=cfg["qat_epochs"], verbose=0)
-    qat_acc = acc(lambda x: qat.predict(x, verbose=0, batch_size=512))
-    path = to_tflite(qat, os.path.join(folder, f"{family}_student_int8.tflite"), mode="int8", representative=rep,
-                     name=f"{family}_student_int8", task="multiclass")
-    tfl = TFLiteModel(path)
-    int8_acc = acc(lambda x: tfl.predict(x))
-    p50 = tflite_latency(path, one, runs=cfg["runs"], warmup=10, threads=1).p50_us
-    rows.append(_row(f"{family} distilled + QAT, int8 TFLite", [int8_acc], count_params(student), file_bytes(path),
-                     p50, qat_keras_accuracy=qat_acc))
-    log(f"{family}: int8 {int8_acc:.4f} (QAT Keras {qat_acc:.4f}) ({time.time() - t0:.0f}s)")
+    rows.append(_int8_row(family, context, student, acc, cfg, folder))
+    log(f"{family}: int8 {rows[-1]['accuracy']:.4f} (QAT Keras {rows[-1]['qat_keras_accuracy']:.4f}) "
+        f"({time.time() - t0:.0f}s)")
     return rows
 
 
+def _int8_row(family, context, student, acc, cfg, folder):
+    """The row of ``student`` fine-tuned with QAT (on labels) and exported to full int8 TFLite."""
+    task, data = context.task, context.data
+    one = {k: v[:1] for k, v in data.test_inputs.items()}
+    qat = quantize_aware(student)
+    fit_student(context, qat, cfg["qat_epochs"], lr=3e-4)
+    qat_acc = acc(lambda x: qat.predict(x, verbose=0, batch_size=512))
+    path = to_tflite(qat, os.path.join(folder, f"{family}_student_int8.tflite"), mode="int8",
+                     representative=data.calibration_inputs, name=f"{family}_student_int8", objective=task.objective)
+    tfl = TFLiteModel(path)
+    int8_acc = acc(lambda x: tfl.predict(x))
+    p50 = tflite_latency(path, one, runs=cfg["runs"], warmup=10, threads=1).p50_us
+    return _row(f"{family} distilled + QAT, int8 TFLite", [int8_acc], count_params(student), file_bytes(path),
+                p50, qat_keras_accuracy=qat_acc)
+
+
+def _config(task):
+    """The resolved run config of ``task`` with this table's distillation settings."""
+    return RunConfig(task=task, alpha=ALPHA, temperature=TEMPERATURE).validate()
+
+
 def text_family(cfg, seeds, label, folder, log):
-    from tfcompress.data.paths import find_dataset
-    from tfcompress.data.reviews import load_reviews, titles_task
-    from tfcompress.data.text import learn_vocabulary, make_tokenizer, text_dataset, tokenize
-    from tfcompress.models.text import text_student, text_teacher
+    """The text family on the reviews CSV with ``label`` (title + text): the text task (its builders, loss and
+    metric) on a random split of this table's size; the text task's own loader has no label choice."""
+    from tfcompress.data import (find_dataset, learn_vocabulary, load_reviews, make_tokenizer, text_dataset,
+                                 titles_task, tokenize)
 
     if find_dataset("reviews") is not None:
         data = load_reviews(label=label, include_title=True)
@@ -144,40 +158,37 @@ def text_family(cfg, seeds, label, folder, log):
     log(f"text: {source}: {len(train_texts)} train / {len(test_texts)} test, classes {data.class_names}, "
         f"majority-class accuracy {np.bincount(y_test).max() / len(y_test):.4f}")
     tok = make_tokenizer(learn_vocabulary(train_texts, cfg["vocab"]), cfg["seq_len"])
-    vocab_size, seq_len, n = len(tok.get_vocabulary()), cfg["seq_len"], data.num_classes
-    train_ds = text_dataset(train_texts, y_train, tok, batch_size=64, num_classes=n, shuffle=True)
+    task = get_task("text")
     x_test = {"token_ids": tokenize(test_texts, tok)}
-    rep = {"token_ids": tokenize(train_texts[:200], tok)}
-    rows = run_family(
-        "text", lambda: text_teacher(vocab_size, n, seq_len, d_model=cfg["d_model"], heads=4, blocks=cfg["blocks"]),
-        lambda: text_student(vocab_size, n, seq_len), train_ds, x_test, y_test, rep, seeds, cfg,
-        cfg["text_epochs"], folder, log)
+    split = task.data_class(
+        train_ds=text_dataset(train_texts, y_train, tok, batch_size=64, num_classes=data.num_classes, shuffle=True),
+        val_ds=None, test_inputs=x_test, test_labels=y_test,
+        calibration_inputs={"token_ids": tokenize(train_texts[:200], tok)},
+        latency_inputs={k: v[:1] for k, v in x_test.items()}, steps_per_epoch=int(np.ceil(len(train_texts) / 64)),
+        description=source, vocab_size=len(tok.get_vocabulary()), num_classes=data.num_classes,
+        seq_len=cfg["seq_len"], class_names=list(data.class_names), tokenizer=tok)
+    context = RunContext(config=_config("text"), task=task, data=split)
+    rows = run_family("text", context, dict(d_model=cfg["d_model"], heads=4, blocks=cfg["blocks"]), {}, seeds,
+                      cfg, cfg["text_epochs"], folder, log)
     for r in rows:
         r["data"] = source
     return rows
 
 
 def image_family(cfg, seeds, folder, log):
-    from tfcompress.data.images import load_fashion_mnist
-    from tfcompress.models.image import image_dataset, image_student, image_teacher, scale_images
-
-    (x, y), (xt, yt) = load_fashion_mnist(use_tfds=False)
-    rng = np.random.default_rng(0)
-    if cfg["image_train"]:
-        idx = rng.permutation(len(x))[:cfg["image_train"]]
-        x, y = x[idx], y[idx]
-    if cfg["image_test"]:
-        idx = rng.permutation(len(xt))[:cfg["image_test"]]
-        xt, yt = xt[idx], yt[idx]
-    log(f"image: Fashion-MNIST {len(x)} train / {len(xt)} test")
-    train_ds = image_dataset(x, y, batch_size=64, num_classes=10, shuffle=True)
-    x_test = {"image": scale_images(xt)}
-    rep = {"image": scale_images(x[:200])}
-    rows = run_family("image", lambda: image_teacher((28, 28, 1), 10, widths=cfg["widths"]),
-                      lambda: image_student((28, 28, 1), 10), train_ds, x_test, yt, rep, seeds, cfg,
-                      cfg["image_epochs"], folder, log)
+    """The image family: Fashion-MNIST as the image task loads it (``cfg["image_train"]`` training images, of
+    which a tenth validate; quick runs score a fixed 2,000 of the test images)."""
+    config = RunConfig(task="image", data="fashion_mnist", events=cfg["image_train"] or 60_000, batch_size=64,
+                       calibration_samples=200, quick=cfg["image_test"] is not None,  # quick: 2,000 test images
+                       alpha=ALPHA, temperature=TEMPERATURE).validate()
+    task = get_task("image")
+    data = task.load(config)
+    n_train, n_test = sum(int(y.shape[0]) for _, y in data.train_ds), len(data.test_labels)
+    log(f"image: {data.description}")
+    rows = run_family("image", RunContext(config=config, task=task, data=data), dict(widths=cfg["widths"]), {},
+                      seeds, cfg, cfg["image_epochs"], folder, log)
     for r in rows:
-        r["data"] = f"Fashion-MNIST {len(x)}/{len(xt)}"
+        r["data"] = f"Fashion-MNIST {n_train}/{n_test}"
     return rows
 
 

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 import tfcompress  # noqa: F401  (selects tf_keras before TensorFlow is imported anywhere else)
-from tfcompress._keras import keras
+from tfcompress import keras
 
 
 @pytest.fixture(scope="session")

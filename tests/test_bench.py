@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tfcompress._keras import keras, tf
-from tfcompress.bench import latency, metrics, report, size
+from tfcompress import keras, tf
+from tfcompress.bench import latency, metrics, plots, report, size
 from tfcompress.errors import TFCompressError
 
 # ---------------------------------------------------------------------------------------------------
@@ -257,7 +257,7 @@ def test_keras_sparsity_exact_with_nested_model_custom_layer_and_embedding():
 
 
 def test_keras_sparsity_sees_through_tfmot_wrappers():
-    from tfcompress._keras import tfmot
+    from tfcompress import tfmot
 
     model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(4, name="d1"),
                               keras.layers.Dense(1, name="d2")])
@@ -385,15 +385,15 @@ def test_report_save_and_formats(tmp_path):
 
 def test_plots_write_png(tmp_path, models):
     frame = pd.DataFrame(_rows())
-    front = report.pareto_front(frame)
+    front = plots.pareto_front(frame)
     assert front["name"].tolist() == ["int8", "pruned", "teacher"]
-    assert report.pareto_front(frame.assign(auc=[0.9, 0.7, 0.8]))["name"].tolist() == ["int8", "teacher"]
-    assert report.pareto_front(frame, y="p50_us", higher_is_better=False)["name"].tolist() == ["pruned"]
+    assert plots.pareto_front(frame.assign(auc=[0.9, 0.7, 0.8]))["name"].tolist() == ["int8", "teacher"]
+    assert plots.pareto_front(frame, y="p50_us", higher_is_better=False)["name"].tolist() == ["pruned"]
     stats = latency.keras_latency(models["keras"], models["inputs"], runs=5, warmup=1)
     outputs = [
-        report.pareto_plot(frame, path=tmp_path / "pareto.png"),
-        report.latency_plot({"keras": stats, "raw": [10.0, 12.0, 30.0]}, tmp_path / "lat.png"),
-        report.sparsity_plot(size.keras_layer_sparsity(models["keras"]), tmp_path / "sp.png"),
+        plots.pareto_plot(frame, path=tmp_path / "pareto.png"),
+        plots.latency_plot({"keras": stats, "raw": [10.0, 12.0, 30.0]}, tmp_path / "lat.png"),
+        plots.sparsity_plot(size.keras_layer_sparsity(models["keras"]), tmp_path / "sp.png"),
     ]
     for p in outputs:
         with open(p, "rb") as f:
@@ -402,4 +402,4 @@ def test_plots_write_png(tmp_path, models):
     rep = report.Report(frame).add_plot(tmp_path / "lat.png", "latency")
     assert rep.to_html().count("data:image/png;base64,") == 1
     with pytest.raises(TFCompressError, match="columns"):
-        report.pareto_plot(frame, y="ndcg")
+        plots.pareto_plot(frame, y="ndcg")

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tfcompress._keras import keras
+from tfcompress import keras
 from tfcompress.cli import main
 
 EVENTS = 2000
@@ -65,7 +65,7 @@ def test_bench_writes_every_file_and_plot(bench_run):
 def test_bench_rows_quality_and_baseline_diffs(bench_run, models):
     from tfcompress.bench import metrics
     from tfcompress.data import frame_to_inputs
-    from tfcompress.data.pipeline import labels_of
+    from tfcompress.data import labels_of
 
     _, shop, model, paths = models
     _, report, _, _ = bench_run
@@ -204,3 +204,43 @@ def test_bench_on_a_csv_file(models, tmp_path, capsys):
     assert report["stages"][0]["eval_rows"] == len(test) and "rows.parquet" in report["meta"]["data"]
     lat = pd.DataFrame(report["tables"]["latency"])
     assert sorted(lat["threads"]) == [1, 2]
+
+
+def _bench_parser():
+    import argparse
+
+    from tfcompress import bench_command
+
+    parser = argparse.ArgumentParser(prog="tfcompress")
+    bench_command.add_parser(parser.add_subparsers(dest="command"))
+    return parser
+
+
+def test_bench_command_parser_defaults():
+    args = _bench_parser().parse_args(["bench", "a.tflite", "b.keras"])
+    assert args.command == "bench" and args.models == ["a.tflite", "b.keras"]
+    assert (args.data, args.events, args.seed, args.label) == ("builtin", 20_000, 0, None)
+    assert (args.batch, args.threads, args.xnnpack, args.runs, args.warmup) == ("1,32", "1,2,4", "on,off", 100, None)
+    assert (args.baseline, args.no_memory, args.no_progress) == (None, False, False)
+    assert args.out == os.path.join("runs", "bench")
+    args = _bench_parser().parse_args(["bench", "a.tflite", "--events", "2,000", "--runs", "1_000"])
+    assert (args.events, args.runs) == (2000, 1000)
+
+
+def test_bench_command_main(models, tmp_path, capsys):
+    from tfcompress import bench_command
+    from tfcompress.errors import TFCompressError
+
+    _, _, _, paths = models
+    parser = _bench_parser()
+    args = parser.parse_args(["bench", paths["int8"], paths["int8"], "--events", str(EVENTS), "--batch", "2",
+                              "--threads", "1", "--xnnpack", "on", "--runs", "5", "--no-memory", "--no-progress",
+                              "--out", str(tmp_path / "out")])
+    assert bench_command.main(args) == 0
+    out = capsys.readouterr().out
+    assert "| tiny_int8#2 |" in out and "noise floor (tiny_int8 vs tiny_int8#2, same file)" in out
+    assert f"report: {tmp_path / 'out' / 'report.md'}" in out and (tmp_path / "out" / "report.json").exists()
+    for flag, value, match in (("--xnnpack", "maybe", "xnnpack must be a comma-separated list"),
+                               ("--threads", ",", "threads is empty"), ("--batch", "0", "batch sizes must be")):
+        with pytest.raises(TFCompressError, match=match):
+            bench_command.main(parser.parse_args(["bench", paths["int8"], flag, value, "--no-progress"]))

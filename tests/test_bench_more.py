@@ -4,9 +4,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tfcompress._keras import keras
+from tfcompress import keras
 from tfcompress.bench import Report, compare_latency, keras_latency, savedmodel_latency
-from tfcompress.bench.runner import BenchModel, load_model, run_bench, tflite_peak_memory
+from tfcompress.bench import BenchModel, load_model, run_bench, tflite_peak_memory
 from tfcompress.errors import TFCompressError
 
 
@@ -100,3 +100,46 @@ def test_tflite_peak_memory_runs_in_its_own_process(tiny):
     assert 5e6 < peak < 1e9 and 0 <= grown < peak
     with pytest.raises(TFCompressError, match="measuring the memory"):
         tflite_peak_memory(tfl, {"a": inputs["a"]})
+
+
+def test_bench_parts_compose_to_run_bench(tiny):
+    from tfcompress.bench import (assemble_report, grid_settings, load_data, load_models, measure_footprint,
+                                  measure_latency_grid, measure_quality)
+
+    _, _, sm, tfl, _ = tiny
+    frame = _frame()
+    frame["label"] = (frame["a"] + frame["b"] > 0).astype(int)
+    data = load_data(frame)
+    assert data.objective == data.task == "binary"
+    with pytest.raises(AttributeError):
+        data.task = "regression"  # a read-only alias of objective
+    models = load_models([sm, tfl, tfl])
+    assert [m.name for m in models] == ["sm", "m", "m#2"]
+
+    quality = measure_quality(models, data, baseline="m", bootstrap=20, seed=3)
+    assert quality["auc_diff"].isna().tolist() == [False, True, False]
+    assert quality.loc[2, ["auc_diff", "auc_diff_lo", "auc_diff_hi"]].tolist() == [0.0, 0.0, 0.0]
+    with pytest.raises(TFCompressError, match="baseline 'nope'"):
+        measure_quality(models, data, baseline="nope")
+    footprint, layers = measure_footprint(models)
+    assert "peak_rss_bytes" not in footprint.columns and set(layers["model"]) == {"m", "m#2"}
+    grid, samples = measure_latency_grid(models, data, batches=(1, 3), threads=(1, 2), xnnpack=(False,),
+                                         runs=3, warmup=1)
+    timed = grid.dropna(subset=["p50_us"])
+    assert len(timed[timed["format"] == "tflite"]) == 2 * 2 * 2 and len(samples) == len(timed)
+    result = assemble_report(footprint, quality, grid, layers=layers, samples=samples, data=data, baseline="m",
+                             batches=(1, 3), threads=(1, 2), xnnpack=(False,), runs=3, warmup=1, bootstrap=20)
+    assert result.report.meta["baseline"] == "m" and "XNNPACK off" in result.report.meta["headline"]
+    assert result.models["p50_us"].notna().all() and list(result.report.tables) == ["latency", "layers"]
+
+    whole = run_bench([sm, tfl, tfl], data=frame, baseline="m", bootstrap=20, seed=3, batches=(1, 3),
+                      threads=(1, 2), xnnpack=(False,), runs=3, warmup=1, memory=False, progress=False)
+    shared = [c for c in result.models.columns if not c.startswith(("p50", "p90", "p99", "throughput"))]
+    pd.testing.assert_frame_equal(whole.models[shared], result.models[shared])
+    assert list(whole.models.columns) == list(result.models.columns)
+
+    assert grid_settings((1, 32), (2,), (True, False), runs=30) == ([1, 32], [2], [True, False], 3)
+    for bad, match in ((dict(batches="1,32"), "batch sizes"), (dict(threads=(0,)), "threads"),
+                       (dict(xnnpack=("on",)), "xnnpack"), (dict(batches=()), "empty"), (dict(runs=0), "runs")):
+        with pytest.raises(TFCompressError, match=match):
+            grid_settings(**bad)

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from tfcompress import callbacks as cb
-from tfcompress._keras import keras, tf
+from tfcompress import keras, tf
 from tfcompress.distill import Distiller, losses
 from tfcompress.errors import TFCompressError
 
@@ -94,7 +94,7 @@ def test_total_loss_is_alpha_weighted_with_t_squared():
 def test_regression_distillation_without_labels_learns_teacher(loss):
     x, _ = data(256, outputs=2, kind="regression")
     teacher, student = mlp(outputs=2, seed=1), mlp(outputs=2, seed=2, hidden=16)
-    d = Distiller(student, teacher, alpha=0.0, task="regression", regression_loss=loss)
+    d = Distiller(student, teacher, alpha=0.0, objective="regression", regression_loss=loss)
     d.compile(optimizer=keras.optimizers.Adam(0.02))
     before = np.mean((student.predict(x, verbose=0) - teacher.predict(x, verbose=0)) ** 2)
     h = d.fit(x, epochs=15, batch_size=64, verbose=0).history
@@ -111,7 +111,7 @@ def test_regression_distillation_without_labels_learns_teacher(loss):
 
 def test_multiclass_with_labels_and_metrics():
     x, y = data(128, outputs=3, kind="multiclass")
-    d = Distiller(mlp(outputs=3, seed=2), mlp(outputs=3, seed=1), alpha=0.5, temperature=2.0, task="multiclass")
+    d = Distiller(mlp(outputs=3, seed=2), mlp(outputs=3, seed=1), alpha=0.5, temperature=2.0, objective="multiclass")
     d.compile(optimizer="adam", metrics=[keras.metrics.SparseCategoricalAccuracy(name="acc")])
     h = d.fit(x, y, epochs=2, batch_size=32, verbose=0, validation_data=(x, y)).history
     assert {"loss", "student_loss", "distillation_loss", "acc", "val_acc", "val_loss"} <= set(h)
@@ -127,9 +127,9 @@ def test_bad_input_errors_are_clear():
     with pytest.raises(TFCompressError, match="sigmoid activation"):
         Distiller(mlp(), mlp(activation="sigmoid"))
     with pytest.raises(TFCompressError, match="softmax activation"):
-        Distiller(mlp(outputs=3, activation="softmax"), mlp(outputs=3), task="multiclass")
+        Distiller(mlp(outputs=3, activation="softmax"), mlp(outputs=3), objective="multiclass")
     with pytest.raises(TFCompressError, match="one logit per class"):
-        Distiller(mlp(), mlp(), task="multiclass")
+        Distiller(mlp(), mlp(), objective="multiclass")
     unbuilt = keras.Sequential([keras.layers.Dense(1)])
     with pytest.raises(TFCompressError, match="not built"):
         Distiller(mlp(), unbuilt)
@@ -139,7 +139,9 @@ def test_bad_input_errors_are_clear():
         Distiller(mlp(), mlp(), alpha=1.5)
     with pytest.raises(TFCompressError, match="temperature"):
         Distiller(mlp(), mlp(), temperature=0)
-    with pytest.raises(TFCompressError, match="task"):
+    with pytest.raises(TFCompressError, match="objective 'ranking' is not one of"):
+        Distiller(mlp(), mlp(), objective="ranking")
+    with pytest.raises(TFCompressError, match="task"), pytest.warns(DeprecationWarning):
         Distiller(mlp(), mlp(), task="ranking")
     d = Distiller(mlp(), mlp(), alpha=0.5)
     d.compile()
@@ -180,6 +182,26 @@ def test_non_finite_loss_names_step_and_term():
     with pytest.raises(TFCompressError, match=r"distillation_loss = nan") as err:
         d.fit(x[:8], y[:8], epochs=1, batch_size=8, verbose=0)
     assert "student_loss" not in str(err.value)
+
+
+def test_task_is_a_deprecated_alias_of_objective():
+    from tfcompress.distill import MultiTaskDistiller
+
+    x, y = data(32, outputs=3, kind="multiclass")
+    with pytest.warns(DeprecationWarning, match="use objective="):
+        old = Distiller(mlp(outputs=3, seed=2), mlp(outputs=3, seed=1), alpha=0.5, task="multiclass")
+    new = Distiller(mlp(outputs=3, seed=2), mlp(outputs=3, seed=1), alpha=0.5, objective="multiclass")
+    assert old.objective == old.task == "multiclass" and old.get_config() == new.get_config()
+    for d in (old, new):
+        d.compile(optimizer=keras.optimizers.SGD(0.0))
+    np.testing.assert_allclose(old.evaluate(x, y, verbose=0), new.evaluate(x, y, verbose=0), rtol=1e-6)
+    with pytest.raises(TFCompressError, match="disagree: pass objective= only"), pytest.warns(DeprecationWarning):
+        Distiller(mlp(), mlp(), objective="binary", task="multiclass")
+    inp = keras.Input((4,))
+    student = keras.Model(inp, {"click": keras.layers.Dense(1, name="click")(inp)})
+    with pytest.warns(DeprecationWarning, match="use objectives="):
+        d = MultiTaskDistiller(student, {"click": mlp()}, tasks={"click": "binary"})
+    assert d.objectives == d.tasks == {"click": "binary"}
 
 
 # ---------------------------------------------------------------------------------------------------

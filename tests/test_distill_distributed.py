@@ -25,7 +25,7 @@ def test_every_distiller_matches_single_device_under_mirrored_strategy():
     assert result.pop("_replicas") == 2
     relational = result.pop("relational")  # similarity matrices are per replica: a different loss, by design
     assert set(result) == {"response_binary", "response_regression", "feature", "ranking_listwise",
-                           "multi_teacher", "multi_task", "offline"}
+                           "multi_teacher", "multi_task", "offline", "feature_multi_teacher"}
     for name, diff in result.items():
         assert diff < TOLERANCE, (name, diff)
     assert relational < 0.1
@@ -67,7 +67,7 @@ def _multiworker(index, cluster, out):
     os.environ["TF_CONFIG"] = json.dumps({"cluster": json.loads(cluster), "task": {"type": "worker", "index": index}})
     import numpy as np
 
-    from tfcompress._keras import keras, tf
+    from tfcompress import keras, tf
     from tfcompress.distill import Distiller
 
     strategy = tf.distribute.MultiWorkerMirroredStrategy()
@@ -100,7 +100,7 @@ def _worker():
 
     import time
 
-    from tfcompress._keras import keras, tf
+    from tfcompress import keras, tf
 
     cpu = tf.config.list_physical_devices("CPU")[0]
     tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
@@ -130,16 +130,20 @@ def _worker():
 
     cases = {
         "response_binary": (lambda: D.Distiller(mlp(2), mlp(1), alpha=0.3), (x, y)),
-        "response_regression": (lambda: D.Distiller(mlp(2, 2), mlp(1, 2), alpha=0.0, task="regression"), (x, None)),
+        "response_regression": (lambda: D.Distiller(mlp(2, 2), mlp(1, 2), alpha=0.0, objective="regression"),
+                                (x, None)),
         "feature": (lambda: D.FeatureDistiller(mlp(2), mlp(1, hidden=16), pairs={"hidden": "hidden"}), (x, y)),
         "relational": (lambda: D.RelationalDistiller(mlp(2), mlp(1, hidden=16), student_layer="hidden",
                                                      teacher_layer="hidden"), (x, y)),
         "ranking_listwise": (lambda: D.RankingDistiller(mlp(2), mlp(1), method="listwise"), (lx, ly)),
         "multi_teacher": (lambda: D.MultiTeacherDistiller(mlp(2), [mlp(1), mlp(3)], weights="learned"), (x, y)),
         "multi_task": (lambda: D.MultiTaskDistiller(multi_head(2), {"click": mlp(1), "rating": mlp(3)},
-                                                    tasks={"click": "binary", "rating": "regression"}),
+                                                    objectives={"click": "binary", "rating": "regression"}),
                        (x, {"click": y, "rating": x[:, :1]})),
         "offline": (lambda: D.OfflineDistiller(mlp(2), alpha=0.3), None),
+        "feature_multi_teacher": (lambda: D.Distiller(mlp(2), [mlp(1, hidden=16), mlp(3)], alpha=0.3, losses=[
+            D.LogitsDistillation(teacher_weights="learned"), D.FeatureDistillation("hidden", "hidden", teacher=0)]),
+            (x, y)),
     }
 
     def train(strategy, make, arrays):

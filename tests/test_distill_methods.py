@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 import tfcompress
-from tfcompress._keras import keras, tf
+from tfcompress import keras, tf
 from tfcompress.distill import FeatureDistiller, RankingDistiller, RelationalDistiller, make_list_batches
 from tfcompress.errors import TFCompressError
 
@@ -144,23 +144,23 @@ def test_ranking_distillers_learn_teacher_order(shop, method):
 # ---------------------------------------------------------------------------------------------------
 # multi-teacher, multi-task
 
-@pytest.mark.parametrize("task,outputs", [("binary", 1), ("multiclass", 3), ("regression", 2)])
-def test_multi_teacher_soft_target_matches_numpy(task, outputs):
+@pytest.mark.parametrize("objective,outputs", [("binary", 1), ("multiclass", 3), ("regression", 2)])
+def test_multi_teacher_soft_target_matches_numpy(objective, outputs):
     from tfcompress.distill import MultiTeacherDistiller
 
-    x, y = data(32, outputs=outputs, kind=task)
+    x, y = data(32, outputs=outputs, kind=objective)
     teachers = [mlp(outputs=outputs, seed=s) for s in (1, 3)]
     student = mlp(outputs=outputs, seed=2)
-    d = MultiTeacherDistiller(student, teachers, weights=[3, 1], task=task, alpha=0.0, temperature=2.0)
+    d = MultiTeacherDistiller(student, teachers, weights=[3, 1], objective=objective, alpha=0.0, temperature=2.0)
     d.compile(optimizer=keras.optimizers.SGD(0.0))
     logs = d.evaluate(x, batch_size=32, verbose=0, return_dict=True)
     t = [m.predict(x, verbose=0) for m in teachers]
     s = student.predict(x, verbose=0)
-    if task == "binary":
+    if objective == "binary":
         sig = lambda z: 1 / (1 + np.exp(-z))  # noqa: E731
         p = 0.75 * sig(t[0] / 2) + 0.25 * sig(t[1] / 2)
         ref = -(p * np.log(sig(s / 2)) + (1 - p) * np.log(1 - sig(s / 2))).mean()
-    elif task == "multiclass":
+    elif objective == "multiclass":
         sm = lambda z: np.exp(z) / np.exp(z).sum(-1, keepdims=True)  # noqa: E731
         p = 0.75 * sm(t[0] / 2) + 0.25 * sm(t[1] / 2)
         ref = (p * (np.log(p) - np.log(sm(s / 2)))).sum(-1).mean()
@@ -168,7 +168,7 @@ def test_multi_teacher_soft_target_matches_numpy(task, outputs):
         ref = ((0.75 * t[0] + 0.25 * t[1] - s) ** 2).mean()
     np.testing.assert_allclose(logs["distillation_loss"], ref, rtol=1e-4)
     with pytest.raises(TFCompressError, match="weights"):
-        MultiTeacherDistiller(student, teachers, weights=[1, 2, 3], task=task)
+        MultiTeacherDistiller(student, teachers, weights=[1, 2, 3], objective=objective)
 
 
 def test_multi_teacher_learned_weights_train():
@@ -193,7 +193,7 @@ def test_multi_task_distiller_heads_and_metrics():
     teachers = {"click": mlp(seed=1), "rating": mlp(seed=3)}
     x, yc = data(64)
     y = {"click": yc, "rating": x[:, :1] * 2}
-    d = MultiTaskDistiller(student, teachers, tasks={"click": "binary", "rating": "regression"},
+    d = MultiTaskDistiller(student, teachers, objectives={"click": "binary", "rating": "regression"},
                            head_weights={"rating": 0.5}, alpha=0.5, temperature=2.0)
     d.compile(optimizer=keras.optimizers.SGD(0.0))
     logs = d.evaluate(x, y, batch_size=64, verbose=0, return_dict=True)
@@ -206,7 +206,7 @@ def test_multi_task_distiller_heads_and_metrics():
     h = d.fit(x, y, epochs=2, batch_size=16, verbose=0).history
     assert {"click_student_loss", "rating_student_loss", "loss"} <= set(h)
     with pytest.raises(TFCompressError, match="output names"):
-        MultiTaskDistiller(student, {"click": mlp()}, tasks={"click": "binary"})
+        MultiTaskDistiller(student, {"click": mlp()}, objectives={"click": "binary"})
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -364,7 +364,7 @@ def test_offline_cache_from_a_real_keras3_keras_nlp_teacher(tmp_path):
     inputs = {k: keras.Input((12,), dtype="int32", name=k) for k in x}
     h = keras.layers.GlobalAveragePooling1D()(keras.layers.Embedding(50, 8)(inputs["token_ids"]))
     student = keras.Model(inputs, keras.layers.Dense(3)(h))
-    d = OfflineDistiller(student, alpha=0.5, temperature=2.0, task="multiclass")
+    d = OfflineDistiller(student, alpha=0.5, temperature=2.0, objective="multiclass")
     d.compile(optimizer=keras.optimizers.Adam(1e-2))
     hist = d.fit(cached_dataset(path, batch_size=16), epochs=3, verbose=0).history
     assert np.isfinite(hist["loss"]).all() and hist["loss"][-1] < hist["loss"][0]
@@ -379,7 +379,7 @@ def test_feature_distiller_projects_conv_maps_channelwise():
         return keras.Model(x, keras.layers.Dense(3)(keras.layers.GlobalAveragePooling2D()(h)))
 
     student, teacher = cnn(4, 1), cnn(12, 2)
-    d = FeatureDistiller(student, teacher, pairs={"feat": "feat"}, alpha=0.0, task="multiclass")
+    d = FeatureDistiller(student, teacher, pairs={"feat": "feat"}, alpha=0.0, objective="multiclass")
     assert d.projections[0].kernel.shape == (4, 12)  # flattened maps would need 256 x 768 weights
     x = np.random.default_rng(0).normal(size=(16, 8, 8, 1)).astype("float32")
     d.compile(optimizer=keras.optimizers.SGD(0.0))
@@ -388,3 +388,104 @@ def test_feature_distiller_projects_conv_maps_channelwise():
     ft = keras.Model(teacher.input, teacher.get_layer("feat").output).predict(x, verbose=0)
     ref = (((fs @ d.projections[0].kernel.numpy()) - ft).reshape(16, -1) ** 2).mean()
     np.testing.assert_allclose(got, ref, rtol=1e-4)
+
+
+# ---------------------------------------------------------------------------------------------------
+# one Distiller, composed losses
+
+def _hidden(model, x):
+    return keras.Model(model.input, model.get_layer("hidden").output).predict(x, verbose=0)
+
+
+def test_feature_plus_multi_teacher_in_one_distiller_matches_numpy():
+    from tfcompress.distill import Distiller, FeatureDistillation, LogitsDistillation
+
+    x, y = data(32)
+    teachers = {"big": mlp(hidden=16, seed=1), "small": mlp(hidden=8, seed=3)}
+    student = mlp(hidden=4, seed=2)
+    before = {k: [w.copy() for w in t.get_weights()] for k, t in teachers.items()}
+    d = Distiller(student, teachers, alpha=0.3, temperature=2.0, objective="binary", losses=[
+        LogitsDistillation(teacher_weights=[3, 1]), FeatureDistillation("hidden", "hidden", teacher="big", weight=0.5)])
+    proj = d.distillation_losses[1].projections[0]
+    assert proj.kernel.shape == (4, 16) and not any(t.trainable for t in teachers.values())
+    assert len(d.student_variables) == len(student.trainable_variables) + 1
+    d.compile(optimizer=keras.optimizers.SGD(0.0))
+    logs = d.evaluate(x, y, batch_size=32, verbose=0, return_dict=True)
+    assert set(logs) == {"loss", "student_loss", "distillation_loss", "feature_loss"}
+    t_big, t_small = (m.predict(x, verbose=0) for m in teachers.values())
+    s = student.predict(x, verbose=0)
+    sig = lambda z: 1 / (1 + np.exp(-z))  # noqa: E731
+    p = 0.75 * sig(t_big / 2) + 0.25 * sig(t_small / 2)
+    soft = -(p * np.log(sig(s / 2)) + (1 - p) * np.log(1 - sig(s / 2))).mean(-1)
+    hard = -(y * np.log(sig(s)) + (1 - y) * np.log(1 - sig(s))).mean(-1)
+    feat = ((_hidden(student, x) @ proj.kernel.numpy() - _hidden(teachers["big"], x)) ** 2).mean(-1)
+    np.testing.assert_allclose(logs["distillation_loss"], soft.mean(), rtol=1e-4)
+    np.testing.assert_allclose(logs["student_loss"], hard.mean(), rtol=1e-4)
+    np.testing.assert_allclose(logs["feature_loss"], feat.mean(), rtol=1e-4)
+    np.testing.assert_allclose(logs["loss"], (0.3 * hard + 0.7 * 4 * soft + 0.5 * feat).mean(), rtol=1e-4)
+    k0 = proj.kernel.numpy().copy()
+    d.compile(optimizer=keras.optimizers.Adam(0.02))
+    h = d.fit(x, y, epochs=4, batch_size=16, verbose=0).history
+    assert h["feature_loss"][-1] < h["feature_loss"][0] and not np.allclose(k0, proj.kernel.numpy())
+    for k, t in teachers.items():
+        assert all(np.array_equal(a, b) for a, b in zip(before[k], t.get_weights()))
+    with pytest.raises(TFCompressError, match=r"reads one teacher and the distiller has 2: pass teacher="):
+        Distiller(mlp(seed=2), teachers, losses=[FeatureDistillation("hidden", "hidden")])
+    with pytest.raises(TFCompressError, match=r"teacher 'huge' is not one of \['big', 'small'\]"):
+        Distiller(mlp(seed=2), teachers, losses=[FeatureDistillation("hidden", "hidden", teacher="huge")])
+    with pytest.raises(TFCompressError, match="teacher_weights must be 2"):
+        Distiller(mlp(seed=2), teachers, losses=[LogitsDistillation(teacher_weights=[1, 2, 3])])
+    with pytest.raises(TFCompressError, match="needs a teacher model, not cached"):
+        Distiller(mlp(seed=2), None, losses=[FeatureDistillation("hidden", "hidden")])
+
+
+def test_two_losses_at_once_log_their_terms():
+    from tfcompress.distill import Distiller, FeatureDistillation, RelationalDistillation
+
+    x, y = data(32)
+    teacher, student = mlp(hidden=16, seed=1), mlp(hidden=8, seed=2)
+    d = Distiller(student, teacher, alpha=0.5, losses=[
+        FeatureDistillation("hidden", "hidden", weight=2.0, name="hint_loss"),
+        RelationalDistillation("hidden", "hidden", method="similarity", weight=0.5, name="relation_loss")])
+    d.compile(optimizer=keras.optimizers.SGD(0.0))
+    logs = d.evaluate(x, y, batch_size=32, verbose=0, return_dict=True)
+    assert set(logs) == {"loss", "student_loss", "hint_loss", "relation_loss"}  # no response loss, no soft term
+    hs, ht = _hidden(student, x), _hidden(teacher, x)
+    hint = ((hs @ d.distillation_losses[0].projections[0].kernel.numpy() - ht) ** 2).mean()
+
+    def norm(a):
+        return a / np.maximum(np.linalg.norm(a, axis=1, keepdims=True), 1e-6)
+
+    rel = ((norm(hs) @ norm(hs).T - norm(ht) @ norm(ht).T) ** 2).mean()
+    np.testing.assert_allclose([logs["hint_loss"], logs["relation_loss"]], [hint, rel], rtol=1e-4)
+    np.testing.assert_allclose(logs["loss"], 0.5 * logs["student_loss"] + 2.0 * hint + 0.5 * rel, rtol=1e-4)
+    h = d.fit(x, y, epochs=1, batch_size=16, verbose=0).history
+    assert {"hint_loss", "relation_loss", "student_loss"} <= set(h)
+    with pytest.raises(TFCompressError, match=r"several losses log \['feature_loss'\]: give each a distinct name="):
+        Distiller(mlp(hidden=8), teacher, losses=[FeatureDistillation("hidden", "hidden"),
+                                                  RelationalDistillation("hidden", "hidden")])
+    with pytest.raises(TFCompressError, match="is 8 wide, the teacher's 16: use projection='auto'"):
+        Distiller(mlp(hidden=8), teacher, losses=[FeatureDistillation("hidden", "hidden", projection=None)])
+    with pytest.raises(TFCompressError, match="is not a distillation loss"):
+        Distiller(mlp(hidden=8), teacher, losses=["mse"])
+
+
+def test_composed_distiller_config_rebuilds_it():
+    import json
+
+    from tfcompress.distill import Distiller, FeatureDistillation, LogitsDistillation
+
+    def make(**config):
+        return Distiller(mlp(hidden=4, seed=2), [mlp(hidden=16, seed=1), mlp(seed=3)], **config)
+
+    d = make(alpha=0.2, temperature=2.0, losses=[
+        LogitsDistillation(teacher_weights="learned"), FeatureDistillation(pairs={"hidden": "hidden"}, teacher=0,
+                                                                           weight=0.5)])
+    config = json.loads(json.dumps(d.get_config()))
+    assert [c["class_name"] for c in config["losses"]] == ["LogitsDistillation", "FeatureDistillation"]
+    again = make(**config)
+    assert again.get_config() == config and again.distillation_losses[0].learned
+    assert len(again.student_variables) == len(again.student.trainable_variables) + 2  # weights + projection
+    f = FeatureDistiller(mlp(), mlp(hidden=16), pairs={"hidden": "hidden"}, beta=2.0)
+    assert sorted(f.get_config()) == ["alpha", "beta", "check_finite", "huber_delta", "name", "objective", "pairs",
+                                      "regression_loss", "temperature"]

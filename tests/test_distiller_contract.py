@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from tfcompress._keras import keras
+from tfcompress import keras
 from tfcompress.distill import Distiller
 from tfcompress.errors import TFCompressError
 
@@ -48,7 +48,7 @@ def test_multiclass_loss_is_t2_scaled_kl_plus_cross_entropy():
     y = rng.integers(0, 4, 32)
     teacher, student = _dense_model(6, 4, 3, "t"), _dense_model(6, 4, 4, "s")
     alpha, T = 0.25, 3.0
-    d = Distiller(student, teacher, alpha=alpha, temperature=T, task="multiclass")
+    d = Distiller(student, teacher, alpha=alpha, temperature=T, objective="multiclass")
     d.compile(optimizer="sgd")
     logs = d.evaluate(x, y, batch_size=32, verbose=0, return_dict=True)
     t, s = teacher.predict(x, verbose=0), student.predict(x, verbose=0)

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 import tfcompress  # noqa: F401
-from tfcompress._keras import keras, tf
+from tfcompress import keras, tf
 from tfcompress.errors import TFCompressError
 from tfcompress.export import TFLiteModel, to_tflite
 from tfcompress.models.embeddings import (HashedEmbedding, LowRankEmbedding, MixedDimEmbedding, QREmbedding,

@@ -5,8 +5,8 @@ import os
 import numpy as np
 import pytest
 
-from tfcompress import export
-from tfcompress._keras import keras, tf
+from tfcompress import export, tflite_file
+from tfcompress import keras, tf
 from tfcompress.data import frame_to_inputs, sample_inputs
 from tfcompress.errors import TFCompressError
 
@@ -135,7 +135,7 @@ def _op_dtypes(path):
     it = export.TFLiteModel(path).interpreter
     names = {t["index"]: t["name"] for t in it.get_tensor_details()}
     return {names[o["outputs"][0]]: (o["op_name"], o["operand_types"][0].__name__)
-            for o in it._get_ops_details()}
+            for o in tflite_file.ops(it)}
 
 
 def test_sensitive_layers_and_float_fallback(trained_student, rep, held_out, tmp_path):
@@ -161,7 +161,7 @@ def test_sensitive_layers_and_float_fallback(trained_student, rep, held_out, tmp
 def _hostile_model():
     """x -> h (unit 0 always 0) -> hostile (weight 1000 on that dead unit: per-channel int8 rounds the useful
     weights 0.5 to 0) -> out. Only keeping ``hostile`` float recovers the output."""
-    from tfcompress._keras import keras
+    from tfcompress import keras
 
     x = keras.Input((4,), name="x")
     h = keras.layers.Dense(4, name="h")
@@ -184,9 +184,9 @@ def test_greedy_fallback_keeps_the_hostile_op_float_and_records_steps(tmp_path):
     tol = {"mean_abs": 0.1}  # plain int8: ~1.5
     with pytest.raises(export.ParityError):
         export.to_tflite(m, tmp_path / "plain.tflite", mode="int8", representative=rep, int8_io=False,
-                         parity_data=data, tolerance=tol, task="regression", num_calibration=64)
+                         parity_data=data, tolerance=tol, objective="regression", num_calibration=64)
     path, kept = export.export_with_fallback(m, tmp_path / "fb.tflite", representative=rep, parity_data=data,
-                                             tolerance=tol, task="regression", num_calibration=64)
+                                             tolerance=tol, objective="regression", num_calibration=64)
     assert 1 <= len(kept) <= 2 and "hostile" in kept[0], kept
     side = export.read_sidecar(path)
     assert side["float_fallback"] == kept and side["parity"]["mean_abs"] <= 0.1

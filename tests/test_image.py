@@ -3,7 +3,7 @@ int8 TFLite parity — on the small synthetic image set (no data folder)."""
 import numpy as np
 import pytest
 
-from tfcompress._keras import keras, tf
+from tfcompress import keras, tf
 from tfcompress.data.images import synthetic_images
 from tfcompress.errors import TFCompressError
 from tfcompress.models.image import image_dataset, image_student, image_teacher, scale_images

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from tfcompress._keras import keras
+from tfcompress import keras
 from tfcompress.models import Cross, ctr_student, ctr_teacher
 from tfcompress.errors import TFCompressError
 
@@ -57,3 +57,96 @@ def test_cross_computes_what_tfrs_cross_computes():
     theirs(x0, x)
     theirs.set_weights(ours.get_weights())  # the same kernel (5x5) and bias
     np.testing.assert_allclose(ours([x0, x]).numpy(), theirs(x0, x).numpy(), rtol=1e-5, atol=1e-6)
+
+
+def _every_layer_kind():
+    """A model with one of every tfcompress layer kind (the registry says which kinds there are)."""
+    from tfcompress import models
+    from tfcompress.models.ranking import BroadcastToList, FlattenList, ToList
+    from tfcompress.models.topk import BruteForceTopK, _Named
+
+    rng = np.random.RandomState(0)
+    keras.utils.set_random_seed(0)
+    ids = keras.Input((4,), dtype="int32", name="ids")
+    x = x_in = keras.Input((4,), name="x")
+    user = keras.Input((), name="user")
+    tables = [models.QREmbedding(100, 8, num_buckets=10, name="qr"),
+              models.HashedEmbedding(100, 8, num_buckets=16, name="hashed"),
+              models.MixedDimEmbedding(100, 8, block_sizes=[50, 50], dims=[8, 4], name="mixed"),
+              models.LowRankEmbedding(100, 8, rank=2, name="lowrank"), models.SafeEmbedding(100, 8, name="safe"),
+              models.RowInt8Embedding.from_embedding(rng.randn(100, 8), name="int8row"),
+              models.RowInt4Embedding.from_embedding(rng.randn(100, 8), name="int4row")]
+    h = keras.layers.Add()([t(ids) for t in tables])
+    h = models.PositionEmbedding(4, name="pos")(h)
+    h = keras.layers.MultiHeadAttention(2, 4, name="mha")(h, h, attention_mask=models.PaddingMask(name="mask")(ids))
+    v = models.MaskedMean(name="mean")([h, ids])
+    c = Cross(name="cross")([v, v])
+    scores, item_ids = BruteForceTopK(rng.randn(20, 8).astype("float32"), np.arange(20) + 3, k=3, name="topk")(c)
+    x = models.NumericNormalization(mean=0.5, std=2.0, low=-3.0, high=3.0, name="normalize")(x)
+    listed = keras.layers.Add()([FlattenList(name="flat")(x), BroadcastToList(4, name="broadcast")(user)])
+    listed = ToList(4, name="to_list")(keras.layers.Reshape((1,))(listed))
+    outputs = {"logit": keras.layers.Dense(1, name="logit")(c), "scores": _Named(name="scores")(scores),
+               "item_ids": _Named(name="item_ids")(item_ids), "list": listed}
+    inputs = {"ids": rng.randint(0, 100, (5, 4)).astype("int32"), "x": rng.randn(5, 4).astype("float32"),
+              "user": rng.randn(5).astype("float32")}
+    return keras.Model({"ids": ids, "x": x_in, "user": user}, outputs, name="every_kind"), inputs
+
+
+@pytest.mark.parametrize("ext", ["keras", "h5"])
+def test_a_model_with_every_tfcompress_layer_reloads_with_custom_objects(ext, tmp_path):
+    from tfcompress.models import custom_objects
+
+    model, inputs = _every_layer_kind()
+    objects = custom_objects()
+    layer_kinds = {n for n, c in objects.items() if issubclass(c, keras.layers.Layer)}
+    assert {type(l).__name__ for l in model.layers} >= layer_kinds   # the model covers every registered kind
+    path = str(tmp_path / f"every.{ext}")
+    model.save(path)
+    back = keras.models.load_model(path, custom_objects=objects, compile=False)
+    want, got = model.predict(inputs, verbose=0), back.predict(inputs, verbose=0)
+    for name in want:
+        np.testing.assert_allclose(got[name], want[name], rtol=1e-6, atol=1e-6, err_msg=name)
+
+
+def test_a_fresh_process_reloads_any_tfcompress_layer_with_models_custom_objects(tmp_path):
+    """In a new interpreter nothing is registered until tfcompress.models is imported: custom_objects()
+    (reached through the package) is all a user needs."""
+    import subprocess
+    import sys
+
+    model, _ = _every_layer_kind()
+    path = str(tmp_path / "every.keras")
+    model.save(path)
+    code = ("import tfcompress; from tfcompress import keras; "
+            f"m = keras.models.load_model({path!r}, custom_objects=tfcompress.models.custom_objects(), compile=False); "
+            "print(sorted(type(l).__name__ for l in m.layers))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "BruteForceTopK" in out.stdout and "RowInt4Embedding" in out.stdout and "NumericNormalization" in out.stdout
+
+
+def test_a_qat_model_reloads_with_the_quantize_custom_objects(tmp_path):
+    from tfcompress import quantize, tfmot
+
+    keras.utils.set_random_seed(0)
+    x0 = keras.Input((4,), name="x")
+    h = keras.layers.LayerNormalization(name="ln")(Cross(name="cross")([x0, x0]))
+    model = keras.Model(x0, keras.layers.Dense(1, name="logit")(keras.layers.Dense(8, name="h")(h)))
+    qat = quantize.quantize_aware(model, preserve="sparsity")
+    objects = quantize.custom_objects()
+    assert {"CrossQuantizeConfig", "LayerNormQuantizeConfig", "DensePrunePreserveQuantizeConfig",
+            "ClusterPreserveQuantizeConfig"} <= set(objects)
+    path = str(tmp_path / "qat.h5")
+    qat.save(path)
+    with tfmot.quantization.keras.quantize_scope(objects):
+        back = keras.models.load_model(path, compile=False)
+    data = np.random.RandomState(0).randn(8, 4).astype("float32")
+    np.testing.assert_allclose(back.predict(data, verbose=0), qat.predict(data, verbose=0), rtol=1e-5, atol=1e-5)
+
+
+def test_moved_quantize_configs_still_import_from_models_with_a_warning():
+    import tfcompress
+    from tfcompress.quantize import CrossQuantizeConfig
+
+    with pytest.warns(DeprecationWarning, match="moved to tfcompress.quantize"):
+        assert tfcompress.models.CrossQuantizeConfig is CrossQuantizeConfig

@@ -81,6 +81,17 @@ def test_report_markdown_shows_the_table_and_ratios(quick_run):
     assert "| name |" in md and "student_int8" in md and "Parity" in md and "smaller" in md
 
 
+def test_report_command_re_renders_the_sections_from_report_json(quick_run, capsys):
+    root, report, _ = quick_run
+    assert "lines" not in report["summary"] and "lines" not in report["parity"]  # figures, not renderings
+    first = (root / "run" / "report.md").read_text()
+    sections = first[first.index("### Teacher (float32 TFLite)"):]
+    (root / "run" / "report.md").unlink()
+    assert main(["report", str(root / "run")]) == 0
+    again = (root / "run" / "report.md").read_text()
+    assert again.endswith(sections) and "### Parity: student_qat (Keras) vs student_int8 (TFLite)" in again
+
+
 @pytest.mark.parametrize("argv,needle", [
     (["run", "--stages", "teacher,bogus"], "unknown stage(s) ['bogus']"),
     (["run", "--stages", "distill"], "needs stage 'teacher'"),

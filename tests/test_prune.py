@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from tfcompress._keras import keras, tf
+from tfcompress import keras, tf
 from tfcompress.bench import size
 from tfcompress.errors import TFCompressError
 from tfcompress.prune import (
@@ -395,3 +395,26 @@ def test_xnnpack_policy_prunes_only_1x1_convs():
           verbose=0, callbacks=pruning_callbacks())
     sp = size.keras_layer_sparsity(strip(p)).set_index("layer")["sparsity"]
     assert sp["pw1"] >= 0.7 and sp["pw2"] >= 0.7 and sp["stem"] == 0.0
+
+
+# ---------------------------------------------------------------------------------------------------
+# Names: strip_pruning (tfmot's) with strip as its alias; one sparsity measure behind every public name
+
+
+def test_strip_is_an_alias_of_strip_pruning():
+    from tfcompress.prune import strip_pruning
+
+    m = keras.Sequential([keras.Input((4,)), keras.layers.Dense(8, name="h"), keras.layers.Dense(1, name="o")])
+    wrapped = prune_low_magnitude(m, 0.5, total_steps=4)
+    assert [l.name for l in strip(wrapped).layers] == [l.name for l in strip_pruning(wrapped).layers] == ["h", "o"]
+
+
+def test_one_sparsity_measure_behind_every_name():
+    from tfcompress import prune
+    from tfcompress.prune import sparsity
+    from tfcompress.prune.unstructured import layer_sparsity
+
+    for name in ("keras_sparsity", "keras_layer_sparsity", "tflite_sparsity", "tflite_layer_sparsity"):
+        assert getattr(size, name) is getattr(sparsity, name) is getattr(prune, name)
+    assert layer_sparsity is sparsity.layer_sparsity
+    assert prune.sparsity_report is sparsity.sparsity_report

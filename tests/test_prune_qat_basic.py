@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from tfcompress import prune, quantize
-from tfcompress._keras import keras
+from tfcompress import keras
 from tfcompress.bench.size import keras_layer_sparsity
 from tfcompress.data import to_dataset
 from tfcompress.errors import TFCompressError

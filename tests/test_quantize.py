@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from tfcompress import export
-from tfcompress._keras import keras
+from tfcompress import keras
 from tfcompress.errors import TFCompressError
 from tfcompress.quantize import LayerNormQuantizeConfig, config_for, float_layers, layer_plan, quantize_aware
 

@@ -5,12 +5,13 @@ import numpy as np
 import pytest
 
 import tfcompress  # noqa: F401
-from tfcompress._keras import keras, tf
+from tfcompress import keras, tf
 from tfcompress.data.movielens import leave_last_out
 from tfcompress.errors import TFCompressError
-from tfcompress.export import TFLiteModel, to_tflite
+from tfcompress import tflite_file
+from tfcompress.export import TFLiteModel, export_retrieval_tflite, to_tflite
 from tfcompress.models.ranking import list_ranking_model
-from tfcompress.models.retrieval import (BruteForceTopK, evaluate_sampled, export_retrieval_tflite, fit_retrieval,
+from tfcompress.models.retrieval import (BruteForceTopK, evaluate_sampled, fit_retrieval,
                                          item_catalog,
                                          keras_topk, popularity_scores, positives, retrieval_dataset,
                                          retrieval_student,
@@ -117,10 +118,8 @@ def test_float_tflite_topk_equals_keras_and_int8_overlaps(shop_retrieval, tmp_pa
     assert overlap >= 0.6, overlap
 
     # the candidate matrix is stored int8 with ONE scale, quantized from the Keras embeddings (NumPy reference)
-    from ai_edge_litert.interpreter import Interpreter
-
     cand = candidate_embeddings(student, catalog, spec)
-    interp = Interpreter(model_path=str(path8))
+    interp = tflite_file.interpreter(path8)
     mats = [d for d in interp.get_tensor_details() if tuple(d["shape"]) == cand.shape]
     assert len(mats) == 1 and mats[0]["dtype"] == np.int8
     scales = mats[0]["quantization_parameters"]["scales"]
@@ -231,3 +230,14 @@ def test_movielens_student_beats_popularity():
     fit_retrieval(student, train, spec, epochs=3, batch_size=512, learning_rate=0.01)
     got = evaluate_sampled(two_tower_scores(student, test, cands, catalog, spec))
     assert got["ndcg@10"] > pop["ndcg@10"], (got, pop)
+
+
+def test_export_retrieval_tflite_moved_to_export():
+    import tfcompress
+
+    with pytest.warns(DeprecationWarning, match="moved to tfcompress.export.export_retrieval_tflite"):
+        old = tfcompress.models.export_retrieval_tflite
+    assert old is export_retrieval_tflite
+    with pytest.warns(DeprecationWarning):
+        from tfcompress.models.retrieval import requantize_per_tensor
+    assert requantize_per_tensor is tfcompress.export.requantize_per_tensor

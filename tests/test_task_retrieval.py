@@ -1,5 +1,7 @@
 """`tfcompress run --task retrieval`: artifacts, the report's embedding share, TFLite top-K = Keras top-K,
 the MovieLens / interactions-CSV data paths, and one-line errors for bad --data."""
+import contextlib
+import io
 import json
 
 import numpy as np
@@ -20,7 +22,9 @@ def quick_run(tmp_path_factory):
     argv = ["run", "--task", "retrieval", "--quick", "--config", str(root / "tiny.yaml"), "--out",
             str(root / "run"), "--savedmodels", str(root / "sm"), "--tflite-dir", str(root / "tfl"), "--seed", "1",
             "--stages", "teacher,distill,compress,export"]
-    assert main(argv) == 0
+    with contextlib.redirect_stdout(io.StringIO()) as out:
+        assert main(argv) == 0
+    (root / "stdout.txt").write_text(out.getvalue())
     return root, json.loads((root / "run" / "report.json").read_text())
 
 
@@ -45,6 +49,11 @@ def test_artifacts_and_report_columns(quick_run, capsys):
     assert s["final_bytes"] == pair and s["size_ratio"] > 2
     assert s["embedding_share_teacher"] == rows[("teacher_float32", "tflite")]["embedding_share"]
     assert report["parity"]["topk_overlap"] >= 0.7
+    assert "lines" not in s and "lines" not in report["parity"]  # figures; the sections render them
+    assert "int8 on-device pair" in (root / "stdout.txt").read_text()  # the headline of the summary section
+    sections = md[md.index("### Float32 teachers"):]
+    assert main(["report", str(root / "run")]) == 0
+    assert (root / "run" / "report.md").read_text().endswith(sections)
 
 
 def _topk_from_savedmodels(folder, events, catalog, spec, k):
@@ -97,7 +106,8 @@ def test_bad_data_is_one_line_and_writes_nothing(task, tmp_path, capsys, monkeyp
     (tmp_path / "x.csv").write_text("a,b\n1,2\n")
     assert main(["run", "--task", task, "--data", "x.csv"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "has no user/item/time column" in err[0]
+    # time is optional (issue 14): a log without user and item columns says how to name them
+    assert len(err) == 1 and "has no user/item column" in err[0] and "--user COLUMN --item COLUMN" in err[0]
     assert [p.name for p in tmp_path.iterdir()] == ["x.csv"]
 
 
@@ -133,10 +143,10 @@ def test_interactions_csv_feeds_both_tasks(tmp_path):
                        "timestamp": np.arange(n) * 60, "click": rng.integers(0, 2, n)})
     df.to_csv(tmp_path / "log.csv", index=False)
     cfg = RunConfig(task="retrieval", data=str(tmp_path / "log.csv"), quick=True).validate()
-    data = get_task("retrieval").load(cfg)
-    m = data.metadata
-    assert m["candidates"].shape == (len(m["test"]), m["list_size"])
-    assert (m["candidates"][:, 0] == data.test_labels).all()
+    data = cfg.task.load(cfg)
+    assert data.candidates.shape == (len(data.test), data.list_size)
+    assert (data.candidates[:, 0] == data.test_labels).all()
+    assert data.metadata["list_size"] == data.list_size  # the dict view older code reads
     assert set(data.test_inputs) == {"user_id", "hour"}
     ctr = get_task("ctr").load(RunConfig(task="ctr", data=str(tmp_path / "log.csv"), quick=True).validate())
     assert "interactions from" in ctr.description and set(ctr.test_inputs) == {"user_id", "item_id", "hour"}
@@ -149,8 +159,8 @@ def test_movielens_data_for_retrieval_and_ctr():
 
     cfg = RunConfig(task="retrieval", data="movielens", quick=True).validate()
     data = get_task("retrieval").load(cfg)
-    assert "MovieLens" in data.description and len(data.metadata["catalog"]) > 9000
-    assert len(data.test_labels) == 600 and data.metadata["candidates"].shape[1] == 50
+    assert "MovieLens" in data.description and len(data.catalog) > 9000
+    assert len(data.test_labels) == 600 and data.candidates.shape[1] == 50
     ctr = get_task("ctr").load(RunConfig(task="ctr", data="movielens", quick=True).validate())
     assert 0.3 < ctr.test_labels.mean() < 0.7  # rating >= 4 is about half of MovieLens
     assert {"user_id", "item_id", "genre", "hour"} == set(ctr.test_inputs)

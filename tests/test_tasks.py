@@ -9,9 +9,9 @@ from tfcompress.pipeline import RunConfig, run
 
 
 def _tiny(task, tmp_path, stages=("teacher", "distill", "qat", "export"), **kw):
+    kw = {"teacher_epochs": 2, "student_epochs": 1, **kw}
     return RunConfig(task=task, quick=True, out=str(tmp_path / "run"), savedmodels_dir=str(tmp_path / "sm"),
-                     tflite_dir=str(tmp_path / "tfl"), teacher_epochs=2, student_epochs=1, latency_runs=5,
-                     calibration_samples=30, stages=stages, **kw)
+                     tflite_dir=str(tmp_path / "tfl"), latency_runs=5, calibration_samples=30, stages=stages, **kw)
 
 
 def test_text_task_on_product_titles(tmp_path):
@@ -53,3 +53,60 @@ def test_each_task_resolves_its_own_stages():
         RunConfig(task="retrieval", student={"depth": 2}).validate()
     with pytest.raises(TFCompressError, match=r"embedding='bogus' is not one of"):
         RunConfig(task="retrieval", student={"embedding": "bogus"}).validate()
+
+
+def test_validate_resolves_once_into_one_task(monkeypatch):
+    from tfcompress.pipeline import Pipeline, ResolvedConfig
+    from tfcompress.tasks import CTRTask
+
+    made = []
+    monkeypatch.setattr(CTRTask, "__init__", lambda self: made.append(self))
+    cfg = RunConfig(quick=True, stages=("baseline",)).validate()
+    assert isinstance(cfg, ResolvedConfig) and cfg.validate() is cfg and made == [cfg.task]
+    pipe = Pipeline(cfg)
+    assert pipe.task is cfg.task and made == [cfg.task]  # the pipeline neither re-validates nor builds a task
+    assert cfg.to_dict()["task"] == "ctr" and [s.name for s in cfg.selected_stages] == ["baseline"]
+    with pytest.raises(AttributeError, match="no attribute 'compress'"):
+        pipe.compress()
+
+
+def test_stage_requirements_are_declared_by_the_stages():
+    with pytest.raises(TFCompressError, match=r"stage 'prune' needs a student: add 'distill' \(or 'baseline'\)"):
+        RunConfig(stages=("teacher", "prune")).validate()
+    with pytest.raises(TFCompressError, match="stage 'distill' needs stage 'teacher'"):
+        RunConfig(task="retrieval", stages=("distill",)).validate()
+
+
+def test_a_task_written_for_the_old_output_attribute_still_works():
+    from tfcompress.tasks import CTRTask
+
+    with pytest.warns(DeprecationWarning, match="objective"):
+        class Old(CTRTask):
+            output = "multiclass"
+    assert Old().objective == "multiclass" and Old().output == "multiclass"
+
+
+def test_the_pipeline_runs_any_list_of_stages(tmp_path):
+    """A task instance with its own stage list runs through run() like the built-in ones."""
+    from tfcompress.stages import BaselineStage, Stage
+    from tfcompress.tasks import CTRTask
+
+    class Note(Stage):
+        name, requires = "note", ("baseline",)
+
+        def run(self, context):
+            alone = context.find(BaselineStage.result)
+            context.progress(self.name, f"{alone.name} has {alone.params} params", 0.0)
+            return alone
+
+    class Tiny(CTRTask):
+        name = "tiny"
+        stages = (BaselineStage(), Note())
+
+    with pytest.raises(TFCompressError, match="stage 'note' needs stage 'baseline'"):
+        RunConfig(task=Tiny(), stages=("note",)).validate()
+    result = run(_tiny(Tiny(), tmp_path, stages=None, student_epochs=1))
+    assert [r.name for r in result.stages] == ["student_alone"] and result.summary == {} and result.parity == {}
+    report = json.loads((tmp_path / "run" / "report.json").read_text())
+    assert report["config"]["task"] == "tiny" and report["stages"][0]["latency_p50_us"] > 0
+    assert (tmp_path / "sm" / "tiny_student_alone" / "saved_model.pb").exists()

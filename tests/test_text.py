@@ -6,7 +6,7 @@ import os
 import numpy as np
 import pytest
 
-from tfcompress._keras import keras, tf
+from tfcompress import keras, tf
 from tfcompress.data.reviews import titles_task
 from tfcompress.data.text import (check_labels, learn_vocabulary, load_tokenizer, make_tokenizer, save_vocabulary,
                                   text_dataset, tokenize)
@@ -162,7 +162,7 @@ def test_student_distills_from_teacher_and_converts_to_int8(tmp_path, titles, to
     assert teacher_acc > 0.9  # the category is the title's last word
 
     student = text_student(vocab_size, n, SEQ_LEN, embed_dim=16, filters=16, hidden=16)
-    distiller = Distiller(student, teacher, alpha=0.2, temperature=2.0, task="multiclass")
+    distiller = Distiller(student, teacher, alpha=0.2, temperature=2.0, objective="multiclass")
     distiller.compile(keras.optimizers.Adam(1e-2), metrics=["accuracy"])
     history = distiller.fit(train, epochs=3, verbose=0).history
     assert np.isfinite(history["loss"]).all() and history["loss"][-1] < history["loss"][0]

@@ -3,7 +3,8 @@
 * :class:`TemperatureSchedule` / :class:`AlphaSchedule` — set ``distiller.temperature`` / ``.alpha`` at
   the start of each epoch from a callable ``epoch -> value`` or linearly from ``start`` to ``end``.
 * :class:`BestStudentCheckpoint` — saves ``distiller.student`` (not the wrapper) atomically whenever the
-  monitored metric improves; the file reloads with ``keras.models.load_model``.
+  monitored metric improves; the file reloads with ``keras.models.load_model`` (tfcompress layers are
+  registered: pass ``custom_objects=tfcompress.models.custom_objects()`` to be explicit).
 * :class:`EarlyStoppingOnStudentMetric` — stops when a metric stops improving and restores the best
   *student* weights (only the student's weights are copied, never the teacher's).
 * :class:`TerminateOnNonFiniteLoss` — stops with a :class:`~tfcompress.errors.TFCompressError` naming the
@@ -185,7 +186,7 @@ def save_student(model, filepath):
 
     Example:
         >>> import tempfile, os
-        >>> from tfcompress._keras import keras
+        >>> from tfcompress import keras
         >>> m = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
         >>> p = save_student(m, os.path.join(tempfile.mkdtemp(), "m.keras"))
         >>> keras.models.load_model(p).count_params()

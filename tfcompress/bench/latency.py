@@ -9,7 +9,7 @@ here.
 
 Example:
     >>> import numpy as np
-    >>> from tfcompress._keras import keras
+    >>> from tfcompress import keras
     >>> from tfcompress.bench import latency
     >>> x = keras.Input((4,), name="x")
     >>> model = keras.Model(x, keras.layers.Dense(1)(x))
@@ -24,6 +24,7 @@ import time
 
 import numpy as np
 
+from .. import tflite_file
 from .._keras import tf
 from ..errors import TFCompressError
 
@@ -205,22 +206,10 @@ def _savedmodel_runner(model, inputs, device=None):
 
 
 def _tflite_interpreter(model, threads, xnnpack):
-    from ai_edge_litert.interpreter import Interpreter, OpResolverType
-
-    if isinstance(threads, bool) or not isinstance(threads, (int, np.integer)) or threads < 1:
-        raise TFCompressError(f"threads must be an integer >= 1, got {threads!r}")
-    kwargs = {"num_threads": int(threads)}
-    if not xnnpack:
-        kwargs["experimental_op_resolver_type"] = OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
+    """A LiteRT interpreter for a ``.tflite`` path or model bytes (see :func:`tfcompress.tflite_file.interpreter`)."""
     if isinstance(model, (bytes, bytearray)):
-        return Interpreter(model_content=bytes(model), **kwargs)
-    path = os.fspath(model)
-    if not os.path.isfile(path):
-        raise TFCompressError(f"TFLite file {path!r} does not exist: pass the path of a .tflite file")
-    try:
-        return Interpreter(model_path=path, **kwargs)
-    except ValueError as e:
-        raise TFCompressError(f"{path!r} is not a readable TFLite model: {e}") from None
+        return tflite_file.interpreter(content=model, num_threads=threads, xnnpack=xnnpack)
+    return tflite_file.interpreter(model, num_threads=threads, xnnpack=xnnpack)
 
 
 def _input_indices(interpreter):
@@ -318,7 +307,7 @@ def keras_latency(model, inputs, *, runs=200, warmup=20, device=None):
 
     Example:
         >>> import numpy as np
-        >>> from tfcompress._keras import keras
+        >>> from tfcompress import keras
         >>> m = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
         >>> keras_latency(m, np.ones((4, 3), "float32"), runs=5, warmup=1).runs
         5
@@ -366,7 +355,7 @@ def compare_latency(candidates, inputs, *, runs=200, warmup=20, threads=1, devic
 
     Example:
         >>> import numpy as np
-        >>> from tfcompress._keras import keras
+        >>> from tfcompress import keras
         >>> m = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
         >>> out = compare_latency({"a": ("keras", m), "b": ("keras", m)}, np.ones((2, 3), "float32"),
         ...                       runs=3, warmup=1)

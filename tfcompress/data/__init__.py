@@ -3,16 +3,21 @@ real public data (MovieLens, Fashion-MNIST, review CSVs) from any local path."""
 from .images import FASHION_MNIST_CLASSES, check_images, load_fashion_mnist, read_idx, synthetic_images
 from .movielens import Interactions, interactions_from_frame, leave_last_out, load_movielens
 from .paths import find_dataset, missing_data_message, shared_data_dir
-from .pipeline import frame_to_inputs, sample_inputs, to_dataset
+from .datasets import array_dataset, frame_to_inputs, labels_of, sample_inputs, to_dataset
 from .reviews import TextData, load_reviews, titles_task
+from .columns import Column, input_name, value_key
+from .schema import Schema
 from .spec import Feature, FeatureSpec
 from .synthetic import EcommerceData, make_ecommerce, time_split
+from .tables import Split, parse_time, read_table, sniff_format, split_table
 from .text import (check_labels, check_texts, learn_vocabulary, load_tokenizer, make_tokenizer, save_vocabulary,
                    text_dataset, tokenize)
 
 __all__ = ["Feature", "FeatureSpec", "EcommerceData", "make_ecommerce", "time_split", "to_dataset",
-           "frame_to_inputs", "sample_inputs", "Interactions", "load_movielens", "interactions_from_frame",
+           "frame_to_inputs", "labels_of", "array_dataset", "sample_inputs", "Interactions", "load_movielens", "interactions_from_frame",
            "leave_last_out", "load_fashion_mnist", "read_idx", "synthetic_images", "check_images",
            "FASHION_MNIST_CLASSES", "load_reviews", "titles_task", "TextData", "shared_data_dir",
            "find_dataset", "missing_data_message", "learn_vocabulary", "make_tokenizer", "tokenize",
-           "text_dataset", "save_vocabulary", "load_tokenizer", "check_texts", "check_labels"]
+           "text_dataset", "save_vocabulary", "load_tokenizer", "check_texts", "check_labels",
+           "read_table", "sniff_format", "split_table", "Split", "parse_time", "Schema", "Column",
+           "value_key", "input_name"]

@@ -1,6 +1,6 @@
 """MovieLens (and any user-item log) as CTR-style interactions with a :class:`FeatureSpec`.
 
-:func:`interactions_from_frame` turns any DataFrame or CSV with user, item and time columns into dense
+:func:`interactions_from_frame` turns any DataFrame or table file with user, item (and time) columns into dense
 categorical ids (1..n, 0 = unknown) plus a binary ``click`` label; :func:`load_movielens` reads GroupLens
 ml-latest-small (zip, extracted folder or ``ratings.csv``) through it, with TFDS as a last resort.
 
@@ -25,8 +25,11 @@ from ..errors import TFCompressError
 from .paths import find_dataset, missing_data_message, tfds_load
 from .spec import Feature, FeatureSpec
 from .synthetic import time_split
+from .tables import read_table
 
 N_HOUR = 24
+#: the strings a 0/1 label may hold (lower case), and their values
+BINARY_VALUES = {"0": 0, "1": 1, "false": 0, "true": 1, "no": 0, "yes": 1, "n": 0, "y": 1, "f": 0, "t": 1}
 NO_GENRE = "(no genres listed)"
 
 
@@ -90,8 +93,10 @@ def interactions_from_frame(df, *, user, item, time, label=None, rating=None, th
                             side_features=(), min_interactions=1):
     """Turn a DataFrame (or CSV path) of user-item events into :class:`Interactions`.
 
-    ``user``, ``item``, ``time`` name the columns (time: unix seconds or dates). The binary ``click`` is the
-    0/1 ``label`` column, else ``rating >= threshold``, else 1 for every row (implicit feedback).
+    ``user``, ``item``, ``time`` name the columns (time: unix seconds or dates; ``time=None`` for a log
+    without time: ``timestamp`` is then the row's position in the file and there is no ``hour``). The
+    binary ``click`` is the ``label`` column (0/1, booleans, yes/no), else ``rating >= threshold``, else 1
+    for every row (implicit feedback).
     ``side_features`` are extra categorical columns (names, or ``(name, group)`` pairs) mapped to 1..n with
     0 for missing. Users with fewer than ``min_interactions`` events are dropped. The output has
     ``user_id``, ``item_id``, ``timestamp``, ``hour`` (1..24, UTC), ``click``, ``rating`` (if given) and the
@@ -102,28 +107,13 @@ def interactions_from_frame(df, *, user, item, time, label=None, rating=None, th
         >>> d = interactions_from_frame(df, user="u", item="i", time="t", label="buy")
         >>> d.events.hour.tolist(), d.spec["item_id"].vocab_size
         ([1, 2, 3], 3)
+        >>> d = interactions_from_frame(df.assign(buy=["yes", "no", "yes"]), user="u", item="i", time=None, label="buy")
+        >>> d.events.timestamp.tolist(), d.events.click.tolist(), d.spec.names
+        ([0, 1, 2], [1, 0, 1], ['user_id', 'item_id'])
     """
-    if isinstance(df, (str, os.PathLike)):
-        path = os.fspath(df)
-        if not os.path.exists(path):
-            raise TFCompressError(f"interactions file {path!r} does not exist: pass a CSV path or a DataFrame")
-        df = pd.read_csv(path)
-    if not isinstance(df, pd.DataFrame):
-        raise TFCompressError(f"expected a pandas DataFrame or a CSV path, got {type(df).__name__}")
+    df = _read_frame(df)
     sides = [(s, "context") if isinstance(s, str) else tuple(s) for s in side_features]
-    needed = {"user": user, "item": item, "time": time, "label": label, "rating": rating}
-    needed.update({f"side feature {s}": s for s, _ in sides})
-    missing = [f"{role}={col!r}" for role, col in needed.items() if col is not None and col not in df.columns]
-    if missing:
-        raise TFCompressError(
-            f"interactions data is missing column(s) {', '.join(missing)}; it has {list(df.columns)}")
-    for role in ("user", "item", "time"):
-        n_na = int(df[needed[role]].isna().sum())
-        if n_na:
-            raise TFCompressError(f"{role} column {needed[role]!r} has {n_na} empty values: drop or fill them first")
-    if len(df) == 0:
-        raise TFCompressError("interactions data has no rows")
-
+    _check_columns(df, {"user": user, "item": item, "time": time, "label": label, "rating": rating}, sides)
     if min_interactions > 1:
         counts = df.groupby(user)[user].transform("size")
         df = df[counts >= min_interactions]
@@ -133,24 +123,12 @@ def interactions_from_frame(df, *, user, item, time, label=None, rating=None, th
     out = pd.DataFrame(index=df.index)
     out["user_id"], user_vocab = _dense_ids(df[user].to_numpy())
     out["item_id"], item_vocab = _dense_ids(df[item].to_numpy())
-    out["timestamp"] = _to_seconds(df[time], time).to_numpy()
-    out["hour"] = ((out["timestamp"] // 3600) % N_HOUR + 1).astype(np.int32)
-    if rating is not None:
-        r = pd.to_numeric(df[rating], errors="coerce")
-        if r.isna().any():
-            raise TFCompressError(f"rating column {rating!r} has {int(r.isna().sum())} empty or non-numeric values")
-        out["rating"] = r.astype(np.float32).to_numpy()
-    if label is not None:
-        lab = df[label]
-        bad = ~lab.isin([0, 1, True, False])
-        if bad.any():
-            raise TFCompressError(
-                f"label column {label!r} must hold 0/1, found {sorted(map(str, lab[bad].unique()[:5]))}")
-        out["click"] = lab.astype(np.int32).to_numpy()
-    elif rating is not None:
-        out["click"] = (out["rating"] >= threshold).astype(np.int32)
+    if time is None:  # no time: the file's order stands for it (leave-last-out takes each user's last row)
+        out["timestamp"] = np.arange(len(df), dtype=np.int64)
     else:
-        out["click"] = np.ones(len(out), np.int32)
+        out["timestamp"] = _to_seconds(df[time], time).to_numpy()
+        out["hour"] = ((out["timestamp"] // 3600) % N_HOUR + 1).astype(np.int32)
+    _add_rating_and_click(out, df, label, rating, threshold)
 
     features = [
         Feature("user_id", "categorical", len(user_vocab) + 1, "user"),
@@ -161,12 +139,66 @@ def interactions_from_frame(df, *, user, item, time, label=None, rating=None, th
         out[name], vocab = _dense_ids(df[name].to_numpy())
         vocabularies[name] = vocab
         features.append(Feature(name, "categorical", max(2, len(vocab) + 1), group))
-    features.append(Feature("hour", "categorical", N_HOUR + 1, "context"))
+    if time is not None:
+        features.append(Feature("hour", "categorical", N_HOUR + 1, "context"))
 
     out = out.sort_values("timestamp", kind="stable").reset_index(drop=True)
-    spec = FeatureSpec(features, label="click", task="binary",
-                       metadata={"positive_threshold": threshold} if rating is not None and label is None else {})
+    metadata = {"positive_threshold": threshold} if rating is not None and label is None else {}
+    if time is None:
+        metadata["no_time"] = True  # the rows keep the file's order; splits go by user, not time
+    spec = FeatureSpec(features, label="click", objective="binary", metadata=metadata)
     return Interactions(events=out, spec=spec, user_ids=user_vocab, item_ids=item_vocab, vocabularies=vocabularies)
+
+
+def _read_frame(df):
+    """``df`` itself, or the table file it names (:func:`~tfcompress.data.read_table`); a clear error for
+    anything else."""
+    if isinstance(df, (str, os.PathLike)):
+        path = os.fspath(df)
+        if not os.path.exists(path):
+            raise TFCompressError(f"interactions file {path!r} does not exist: pass a CSV path or a DataFrame")
+        df = read_table(path)
+    if not isinstance(df, pd.DataFrame):
+        raise TFCompressError(f"expected a pandas DataFrame or a CSV path, got {type(df).__name__}")
+    return df
+
+
+def _check_columns(df, needed, sides):
+    """Raise a clear error for a missing column, an empty user/item/time value, or no rows."""
+    needed = dict(needed)
+    needed.update({f"side feature {s}": s for s, _ in sides})
+    missing = [f"{role}={col!r}" for role, col in needed.items() if col is not None and col not in df.columns]
+    if missing:
+        raise TFCompressError(
+            f"interactions data is missing column(s) {', '.join(missing)}; it has {list(df.columns)}")
+    for role in [r for r in ("user", "item", "time") if needed[r] is not None]:
+        n_na = int(df[needed[role]].isna().sum())
+        if n_na:
+            raise TFCompressError(f"{role} column {needed[role]!r} has {n_na} empty values: drop or fill them first")
+    if len(df) == 0:
+        raise TFCompressError("interactions data has no rows")
+
+
+def _add_rating_and_click(out, df, label, rating, threshold):
+    """Set ``out["rating"]`` (if ``rating``) and ``out["click"]``: the 0/1 ``label``, else rating >= threshold,
+    else 1 (implicit feedback)."""
+    if rating is not None:
+        r = pd.to_numeric(df[rating], errors="coerce")
+        if r.isna().any():
+            raise TFCompressError(f"rating column {rating!r} has {int(r.isna().sum())} empty or non-numeric values")
+        out["rating"] = r.astype(np.float32).to_numpy()
+    if label is not None:
+        lab = df[label].map(lambda v: BINARY_VALUES.get(str(v).strip().lower(), v) if isinstance(v, str) else v)
+        bad = ~lab.isin([0, 1, True, False])
+        if bad.any():
+            raise TFCompressError(f"label column {label!r} must hold 0/1, booleans or yes/no, found "
+                                  f"{sorted(map(str, df[label][bad].unique()[:5]))}: name a rating with --label "
+                                  "and --label-threshold, or another label column")
+        out["click"] = lab.astype(np.int32).to_numpy()
+    elif rating is not None:
+        out["click"] = (out["rating"] >= threshold).astype(np.int32)
+    else:
+        out["click"] = np.ones(len(out), np.int32)
 
 
 def leave_last_out(events, n=1, *, user_column="user_id", time_column="timestamp"):

@@ -1,9 +1,12 @@
 """Feature specs: what a model builder needs to know about the data.
 
 A :class:`FeatureSpec` names every model input (its kind, vocabulary size and dtype), the label and the
-task. Data loaders produce one; model builders read it; exporters turn it into input signatures.
+objective (the kind of model output). Data loaders and :meth:`tfcompress.data.Schema.to_feature_spec`
+produce one; model builders read it; exporters turn it into input signatures.
 
 Categorical ids are integers in ``[0, vocab_size)``; id 0 is reserved for "unknown / out of vocabulary".
+A numeric feature may carry its missing-value ``fill`` and normalization ``mean``/``std`` (defaults: no
+fill, no scaling), which :func:`tfcompress.models.with_preprocessing` puts inside the model.
 
 Example:
     >>> spec = FeatureSpec([Feature("user_id", "categorical", vocab_size=101, group="user"),
@@ -13,22 +16,36 @@ Example:
     >>> FeatureSpec.from_dict(spec.to_dict()) == spec
     True
 """
+import math
+import warnings
 from dataclasses import asdict, dataclass, field
 
 from ..errors import TFCompressError
+from ..objectives import LABEL_OBJECTIVES
 
 KINDS = ("categorical", "numeric")
-TASKS = ("binary", "multiclass", "regression")
+OBJECTIVES = LABEL_OBJECTIVES
+TASKS = OBJECTIVES  # the old name
+_IDENTITY = {"mean": 0.0, "std": 1.0, "fill": 0.0}
 
 
 @dataclass(frozen=True)
 class Feature:
-    """One model input: ``kind`` is ``"categorical"`` (int32 ids) or ``"numeric"`` (float32)."""
+    """One model input: ``kind`` is ``"categorical"`` (int32 ids) or ``"numeric"`` (float32). A numeric
+    feature's ``fill`` replaces missing values and ``(x - mean) / std`` normalizes it (defaults: identity).
+
+    Example:
+        >>> Feature("price", "numeric", mean=20.0, std=5.0).normalized
+        True
+    """
 
     name: str
     kind: str
     vocab_size: int = 0
     group: str = "context"
+    mean: float = 0.0
+    std: float = 1.0
+    fill: float = 0.0
 
     def __post_init__(self):
         if self.kind not in KINDS:
@@ -37,26 +54,65 @@ class Feature:
             raise TFCompressError(
                 f"feature {self.name!r}: a categorical feature needs vocab_size >= 2, got {self.vocab_size}"
             )
+        stats = (self.mean, self.std, self.fill)
+        if not all(math.isfinite(float(v)) for v in stats) or float(self.std) <= 0:
+            raise TFCompressError(f"feature {self.name!r}: mean/std/fill must be finite and std > 0, "
+                                  f"got mean={self.mean}, std={self.std}, fill={self.fill}")
 
     @property
     def dtype(self):
         return "int32" if self.kind == "categorical" else "float32"
 
+    @property
+    def normalized(self):
+        """True when the feature has a fill value or normalization statistics other than the identity."""
+        return self.kind == "numeric" and any(float(getattr(self, k)) != v for k, v in _IDENTITY.items())
 
-@dataclass(frozen=True)
+    def to_dict(self):
+        """JSON-safe dict; the statistics only when not the identity (older readers stay happy)."""
+        d = asdict(self)
+        if not self.normalized:
+            for k in _IDENTITY:
+                d.pop(k)
+        return d
+
+
+@dataclass(frozen=True, init=False)
 class FeatureSpec:
-    """The inputs, label and task of a dataset (``task`` in ``binary``, ``multiclass``, ``regression``)."""
+    """The inputs, label and objective of a dataset (``objective`` in ``binary``, ``multiclass``,
+    ``regression``). ``task=`` is the old name of ``objective`` (deprecated; ``spec.task`` still reads it).
+
+    Example:
+        >>> spec = FeatureSpec([Feature("x", "numeric")], label="y", objective="regression")
+        >>> spec.objective, spec.task
+        ('regression', 'regression')
+    """
 
     features: tuple
     label: str = "click"
-    task: str = "binary"
+    objective: str = "binary"
     num_classes: int = 1
     metadata: dict = field(default_factory=dict, compare=False)
 
+    def __init__(self, features, label="click", objective=None, num_classes=1, metadata=None, *, task=None):
+        if task is not None:
+            warnings.warn("FeatureSpec(task=) is deprecated: use objective=", DeprecationWarning, stacklevel=2)
+            if objective is not None and objective != task:
+                raise TFCompressError(f"FeatureSpec got objective={objective!r} and task={task!r}: pass only "
+                                      "objective=")
+        for k, v in (("features", tuple(features)), ("label", label), ("objective", objective or task or "binary"),
+                     ("num_classes", num_classes), ("metadata", dict(metadata or {}))):
+            object.__setattr__(self, k, v)
+        self.__post_init__()
+
+    @property
+    def task(self):
+        """The old name of :attr:`objective` (read-only)."""
+        return self.objective
+
     def __post_init__(self):
-        object.__setattr__(self, "features", tuple(self.features))
-        if self.task not in TASKS:
-            raise TFCompressError(f"task {self.task!r} is not one of {TASKS}")
+        if self.objective not in OBJECTIVES:
+            raise TFCompressError(f"objective {self.objective!r} is not one of {OBJECTIVES}")
         names = [f.name for f in self.features]
         dup = sorted({n for n in names if names.count(n) > 1})
         if dup:
@@ -84,9 +140,9 @@ class FeatureSpec:
 
     def to_dict(self):
         return {
-            "features": [asdict(f) for f in self.features],
+            "features": [f.to_dict() for f in self.features],
             "label": self.label,
-            "task": self.task,
+            "objective": self.objective,
             "num_classes": self.num_classes,
         }
 
@@ -95,7 +151,7 @@ class FeatureSpec:
         return cls(
             features=[Feature(**f) for f in d["features"]],
             label=d.get("label", "click"),
-            task=d.get("task", "binary"),
+            objective=d.get("objective", d.get("task", "binary")),
             num_classes=d.get("num_classes", 1),
         )
 

@@ -97,6 +97,19 @@ def make_ecommerce(events=100_000, seed=0, *, click_rate=0.05):
         >>> sorted(d.spec.names)[:3]
         ['age_bucket', 'brand', 'category']
     """
+    events = _check_shop_args(events, click_rate)
+    rng = np.random.default_rng(seed)
+    n_users, n_items, n_brands = sizes_for(events)
+    world = _World.draw(rng, n_brands)  # the draws below keep this order: same seed, same shop
+    users, u_lat = _draw_users(rng, n_users, world)
+    items, v_lat, item_pop = _draw_items(rng, n_items, n_brands, world)
+    ev = _draw_impressions(rng, events, users, u_lat, items, v_lat, item_pop, world, click_rate)
+    return EcommerceData(users=users, items=items, events=_event_frame(ev, users, items),
+                         spec=ctr_spec(n_users, n_items, n_brands), seed=seed)
+
+
+def _check_shop_args(events, click_rate):
+    """``events`` as an int, after checking it and ``click_rate`` against their ranges."""
     try:
         events = int(events)
     except (TypeError, ValueError):
@@ -105,31 +118,56 @@ def make_ecommerce(events=100_000, seed=0, *, click_rate=0.05):
         raise TFCompressError(f"events = {events} is outside [{MIN_EVENTS}, {MAX_EVENTS}]")
     if not 0.03 <= click_rate <= 0.10:
         raise TFCompressError(f"click_rate = {click_rate} is outside [0.03, 0.10]")
-    rng = np.random.default_rng(seed)
-    n_users, n_items, n_brands = sizes_for(events)
+    return events
 
-    # World-level hidden structure (shared by users and items).
-    age_lat = rng.normal(0, 1.0, (N_AGE, LATENT_DIM))
-    region_lat = rng.normal(0, 0.5, (N_REGION, LATENT_DIM))
-    device_lat = rng.normal(0, 0.3, (N_DEVICE, LATENT_DIM))
-    cat_lat = rng.normal(0, 1.0, (len(CATEGORIES), LATENT_DIM))
-    brand_lat = rng.normal(0, 0.5, (n_brands, LATENT_DIM))
-    device_x_cat = rng.normal(0, 0.5, (N_DEVICE, len(CATEGORIES)))
-    cat_peak_hour = rng.uniform(0, 24, len(CATEGORIES))
-    brand_cat = rng.integers(0, len(CATEGORIES), n_brands)
-    brand_names = _brand_names(rng, n_brands)
 
+@dataclass
+class _World:
+    """World-level hidden structure shared by users and items (latent vectors, crosses, brands)."""
+
+    age_lat: np.ndarray
+    region_lat: np.ndarray
+    device_lat: np.ndarray
+    cat_lat: np.ndarray
+    brand_lat: np.ndarray
+    device_x_cat: np.ndarray
+    cat_peak_hour: np.ndarray
+    brand_cat: np.ndarray
+    brand_names: np.ndarray
+
+    @classmethod
+    def draw(cls, rng, n_brands):
+        return cls(
+            age_lat=rng.normal(0, 1.0, (N_AGE, LATENT_DIM)),
+            region_lat=rng.normal(0, 0.5, (N_REGION, LATENT_DIM)),
+            device_lat=rng.normal(0, 0.3, (N_DEVICE, LATENT_DIM)),
+            cat_lat=rng.normal(0, 1.0, (len(CATEGORIES), LATENT_DIM)),
+            brand_lat=rng.normal(0, 0.5, (n_brands, LATENT_DIM)),
+            device_x_cat=rng.normal(0, 0.5, (N_DEVICE, len(CATEGORIES))),
+            cat_peak_hour=rng.uniform(0, 24, len(CATEGORIES)),
+            brand_cat=rng.integers(0, len(CATEGORIES), n_brands),
+            brand_names=_brand_names(rng, n_brands),
+        )
+
+
+def _draw_users(rng, n_users, world):
+    """The users frame and their latent vectors."""
     users = pd.DataFrame({
         "user_id": np.arange(1, n_users + 1, dtype=np.int32),
         "age_bucket": rng.integers(0, N_AGE, n_users).astype(np.int32) + 1,
         "region": rng.integers(0, N_REGION, n_users).astype(np.int32) + 1,
         "device": rng.choice(N_DEVICE, n_users, p=[0.45, 0.4, 0.15]).astype(np.int32) + 1,
     })
-    u_lat = (age_lat[users.age_bucket - 1] + region_lat[users.region - 1] + device_lat[users.device - 1]
-             + rng.normal(0, 0.8, (n_users, LATENT_DIM)))
+    u_lat = (world.age_lat[users.age_bucket - 1] + world.region_lat[users.region - 1]
+             + world.device_lat[users.device - 1] + rng.normal(0, 0.8, (n_users, LATENT_DIM)))
+    return users, u_lat
 
+
+def _draw_items(rng, n_items, n_brands, world):
+    """The items frame (with titles), their latent vectors and their popularity (sums to 1)."""
     brand = rng.integers(0, n_brands, n_items)
-    category = np.where(rng.random(n_items) < 0.8, brand_cat[brand], rng.integers(0, len(CATEGORIES), n_items))
+    category = np.where(rng.random(n_items) < 0.8, world.brand_cat[brand],
+                        rng.integers(0, len(CATEGORIES), n_items))
     log_price = rng.normal(3.0 + 0.15 * category % 2, 0.8, n_items)
     price_bucket = np.digitize(log_price, np.quantile(log_price, [0.2, 0.4, 0.6, 0.8]))
     items = pd.DataFrame({
@@ -138,37 +176,28 @@ def make_ecommerce(events=100_000, seed=0, *, click_rate=0.05):
         "brand": brand.astype(np.int32) + 1,
         "price_bucket": price_bucket.astype(np.int32) + 1,
         "price": np.round(np.exp(log_price), 2).astype(np.float32),
-        "title": _titles(rng, brand_names[brand], category),
+        "title": _titles(rng, world.brand_names[brand], category),
     })
-    v_lat = cat_lat[category] + brand_lat[brand] + rng.normal(0, 0.6, (n_items, LATENT_DIM))
+    v_lat = world.cat_lat[category] + world.brand_lat[brand] + rng.normal(0, 0.6, (n_items, LATENT_DIM))
     item_pop = 1.0 / (1.0 + rng.permutation(n_items)) ** 0.8
     item_pop /= item_pop.sum()
+    return items, v_lat, item_pop
+
+
+def _draw_impressions(rng, events, users, u_lat, items, v_lat, item_pop, world, click_rate):
+    """The raw impression columns: who saw what, when, where in the list, and whether they clicked."""
+    n_users = len(users)
     user_act = rng.lognormal(0, 0.7, n_users)
     user_act /= user_act.sum()
-
-    # Impressions.
     ev_user = rng.choice(n_users, events, p=user_act)
-    ev_item = rng.choice(n_items, events, p=item_pop)
+    ev_item = rng.choice(len(items), events, p=item_pop)
     ts = np.sort(rng.integers(0, DAYS * 86400, events)).astype(np.int64)
     hour = ((ts // 3600) % 24).astype(np.int32)
     position = np.minimum(rng.geometric(0.25, events), N_POSITION).astype(np.int32)
-
-    affinity = np.einsum("ij,ij->i", u_lat[ev_user], v_lat[ev_item]) / np.sqrt(LATENT_DIM)
-    pop_z = np.log(item_pop[ev_item] * n_items)
-    pop_z = (pop_z - pop_z.mean()) / (pop_z.std() + 1e-9)
-    age = users.age_bucket.to_numpy()[ev_user] - 1
-    dev = users.device.to_numpy()[ev_user] - 1
-    cat = category[ev_item]
-    cross_dev_cat = device_x_cat[dev, cat]
-    cross_age_price = -0.35 * ((age - 3) / 3.0) * (price_bucket[ev_item] - 2)
-    hour_effect = 0.4 * np.cos(2 * np.pi * (hour - cat_peak_hour[cat]) / 24)
-    pos_effect = -0.5 * np.log(position)
-    signal = 1.3 * affinity + 0.3 * pop_z + cross_dev_cat + cross_age_price + hour_effect + pos_effect
-    bias = _solve_intercept(signal, click_rate)
-    p_click = 1.0 / (1.0 + np.exp(-(signal + bias)))
+    signal = _click_signal(ev_user, ev_item, hour, position, users, u_lat, items, v_lat, item_pop, world)
+    p_click = 1.0 / (1.0 + np.exp(-(signal + _solve_intercept(signal, click_rate))))
     click = (rng.random(events) < p_click).astype(np.int32)
-
-    ev = pd.DataFrame({
+    return pd.DataFrame({
         "timestamp": ts,
         "user_id": users.user_id.to_numpy()[ev_user],
         "item_id": items.item_id.to_numpy()[ev_item],
@@ -176,6 +205,26 @@ def make_ecommerce(events=100_000, seed=0, *, click_rate=0.05):
         "position": position,
         "click": click,
     })
+
+
+def _click_signal(ev_user, ev_item, hour, position, users, u_lat, items, v_lat, item_pop, world):
+    """The click logit before the intercept: affinity, popularity, two crosses, hour and position."""
+    affinity = np.einsum("ij,ij->i", u_lat[ev_user], v_lat[ev_item]) / np.sqrt(LATENT_DIM)
+    pop_z = np.log(item_pop[ev_item] * len(items))
+    pop_z = (pop_z - pop_z.mean()) / (pop_z.std() + 1e-9)
+    age = users.age_bucket.to_numpy()[ev_user] - 1
+    dev = users.device.to_numpy()[ev_user] - 1
+    cat = items.category.to_numpy()[ev_item] - 1
+    price_bucket = items.price_bucket.to_numpy()[ev_item] - 1
+    cross_dev_cat = world.device_x_cat[dev, cat]
+    cross_age_price = -0.35 * ((age - 3) / 3.0) * (price_bucket - 2)
+    hour_effect = 0.4 * np.cos(2 * np.pi * (hour - world.cat_peak_hour[cat]) / 24)
+    pos_effect = -0.5 * np.log(position)
+    return 1.3 * affinity + 0.3 * pop_z + cross_dev_cat + cross_age_price + hour_effect + pos_effect
+
+
+def _event_frame(ev, users, items):
+    """The events joined with their user and item features, time-ordered, with the final dtypes."""
     ev = ev.merge(users, on="user_id", how="left").merge(
         items[["item_id", "category", "brand", "price_bucket", "price"]], on="item_id", how="left")
     ev["price"] = ((np.log(ev["price"]) - 3.0) / 1.0).astype(np.float32)
@@ -183,8 +232,7 @@ def make_ecommerce(events=100_000, seed=0, *, click_rate=0.05):
     for c in ev.columns:
         if c not in ("timestamp", "price"):
             ev[c] = ev[c].astype(np.int32)
-    spec = ctr_spec(n_users, n_items, n_brands)
-    return EcommerceData(users=users, items=items, events=ev, spec=spec, seed=seed)
+    return ev
 
 
 def ctr_spec(n_users, n_items, n_brands):
@@ -204,7 +252,7 @@ def ctr_spec(n_users, n_items, n_brands):
             Feature("position", "categorical", N_POSITION + 1, "context"),
         ],
         label="click",
-        task="binary",
+        objective="binary",
     )
 
 

@@ -185,7 +185,7 @@ def text_dataset(texts, labels, tokenizer, batch_size=64, *, num_classes=None, s
         ([2, 4], [0, 1])
     """
     from .._keras import tf
-    from .pipeline import array_dataset
+    from .datasets import array_dataset
 
     texts = check_texts(texts)
     _check_tokenizer(tokenizer)

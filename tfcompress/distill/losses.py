@@ -10,7 +10,13 @@ Example:
     >>> loss.shape
     (2,)
 """
+import inspect
+import os
+import warnings
+
 from .._keras import tf
+from ..errors import TFCompressError
+from ..objectives import objective_from
 
 
 def _flat(x):
@@ -115,3 +121,69 @@ def topk_loss(teacher_scores, student_scores, k=3, lam=1.0):
     w = tf.exp(-tf.range(k, dtype=s.dtype) / lam)
     w = w / tf.reduce_sum(w)
     return tf.reduce_sum(w * tf.nn.softplus(-s_top), axis=-1)
+
+
+def response_losses(objective, regression_loss="mse", huber_delta=1.0):
+    """``(label_loss(labels, student), soft_loss(teacher, student, temperature))`` for an objective
+    (``"binary"``, ``"multiclass"`` or ``"regression"`` with ``regression_loss`` ``"mse"`` / ``"huber"``).
+
+    Example:
+        >>> import numpy as np
+        >>> label, soft = response_losses("regression", "huber", huber_delta=0.5)
+        >>> float(soft(np.zeros((1, 1), "float32"), np.ones((1, 1), "float32"), None)[0])
+        0.375
+    """
+    if objective != "regression":
+        return RESPONSE_LOSSES[objective]
+    label, soft = REGRESSION_LOSSES[regression_loss]
+    if regression_loss != "huber":
+        return label, soft
+    delta = float(huber_delta)
+    return (lambda y, s: label(y, s, delta=delta)), (lambda t, s, temp: soft(t, s, delta=delta))
+
+
+def averaged_soft_target_loss(teacher_outputs, student_out, weights, temperature, objective, soft_loss):
+    """Per-example loss of the student to the ``weights``-averaged soft target of stacked teacher outputs
+    ``[teachers, batch, ...]``: tempered probabilities for binary/multiclass, outputs (through
+    ``soft_loss``) for regression."""
+    w = tf.reshape(weights, [-1] + [1] * (len(teacher_outputs.shape) - 1))
+    s = tf.reshape(student_out, [tf.shape(student_out)[0], -1])
+    if objective == "binary":
+        p = tf.reduce_sum(w * tf.sigmoid(teacher_outputs / temperature), axis=0)
+        p = tf.reshape(p, tf.shape(s))
+        return tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(labels=p, logits=s / temperature), axis=-1)
+    if objective == "multiclass":
+        p = tf.reduce_sum(w * tf.nn.softmax(teacher_outputs / temperature, axis=-1), axis=0)
+        log_p = tf.math.log(tf.maximum(p, 1e-12))
+        return tf.reduce_sum(p * (log_p - tf.nn.log_softmax(student_out / temperature, axis=-1)), axis=-1)
+    return soft_loss(tf.reduce_sum(w * teacher_outputs, axis=0), student_out, temperature)
+
+
+def resolve_objective(objective, task, default="binary"):
+    """``objective`` (or its deprecated alias ``task``, with a DeprecationWarning), checked: a name of
+    ``RESPONSE_LOSSES`` or a dict ``{head: name}``.
+
+    Example:
+        >>> resolve_objective(None, None), resolve_objective({"click": "binary"}, None)
+        ('binary', {'click': 'binary'})
+    """
+    keyword = "task" if task is not None else "objective"
+    objective = objective_from(objective, task, "the Distiller family", default=None, warn=warn_deprecated)
+    objective = default if objective is None else objective
+    kinds = objective.items() if isinstance(objective, dict) else [(None, objective)]
+    for head, kind in kinds:
+        if kind not in RESPONSE_LOSSES:
+            where = "" if head is None else f"head {head!r}: "
+            raise TFCompressError(f"{where}{keyword} {kind!r} is not one of {sorted(RESPONSE_LOSSES)}")
+    return dict(objective) if isinstance(objective, dict) else objective
+
+
+def warn_deprecated(message):
+    """A DeprecationWarning pointing at the first caller outside ``tfcompress.distill`` (and Keras)."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    frame, level = inspect.currentframe().f_back, 2
+    while frame is not None and (os.path.dirname(os.path.abspath(frame.f_code.co_filename)) == here
+                                 or f"{os.sep}tf_keras{os.sep}" in frame.f_code.co_filename
+                                 or f"{os.sep}tensorflow{os.sep}" in frame.f_code.co_filename):
+        frame, level = frame.f_back, level + 1
+    warnings.warn(message, DeprecationWarning, stacklevel=level)

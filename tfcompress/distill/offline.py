@@ -9,11 +9,11 @@ with ``ai_edge_litert``) or any callable ``batch -> outputs``.
 
 :func:`cached_dataset` reads the cache back as ``((features, teacher_outputs), labels)`` batches, one
 chunk in memory at a time, and :class:`OfflineDistiller` trains a student from them (same losses and logs
-as :class:`~tfcompress.distill.Distiller`).
+as :class:`~tfcompress.distill.Distiller`: its default soft-target loss reads the cached outputs).
 
 Example:
     >>> import tempfile, os
-    >>> from tfcompress._keras import keras
+    >>> from tfcompress import keras
     >>> teacher = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
     >>> ds = tf.data.Dataset.from_tensor_slices((np.ones((10, 4), "float32"), np.ones((10, 1), "float32"))).batch(4)
     >>> path = cache_teacher_outputs(teacher, ds, os.path.join(tempfile.mkdtemp(), "cache"), chunk_size=4)
@@ -128,56 +128,70 @@ def cache_teacher_outputs(teacher, dataset, path, *, chunk_size=4096, overwrite=
         raise TFCompressError(f"teacher cache {path!r} already exists: pass overwrite=True or another path")
     if int(chunk_size) < 1:
         raise TFCompressError(f"chunk_size must be >= 1, got {chunk_size}")
-    chunk_size = int(chunk_size)
     fn, kind = teacher_function(teacher)
-    chunks, buffer, total = [], [], 0
-    has_labels = dict_inputs = None
-    meta = {}
-
-    def flush(tmp, final):
-        nonlocal buffer
-        if not buffer:
-            return
-        arrays = {k: np.concatenate([b[k] for b in buffer], 0) for k in buffer[0]}
-        while len(arrays["teacher"]) >= chunk_size or (final and len(arrays["teacher"])):
-            n = min(chunk_size, len(arrays["teacher"]))
-            name = f"chunk-{len(chunks):05d}.npz"
-            np.savez(os.path.join(tmp, name), **{k: v[:n] for k, v in arrays.items()})
-            chunks.append({"file": name, "examples": int(n)})
-            arrays = {k: v[n:] for k, v in arrays.items()}
-        buffer = [arrays] if len(arrays["teacher"]) else []
-
     with atomic_path(path, is_dir=True) as tmp:
+        writer = _ChunkWriter(tmp, int(chunk_size))
         for batch in dataset:
-            if isinstance(batch, tuple) and len(batch) >= 2:
-                x, y = batch[0], batch[1]
-            else:
-                x, y = (batch[0] if isinstance(batch, tuple) else batch), None
-            x, y = _to_numpy(x), (None if y is None else np.asarray(y))
-            if has_labels is None:
-                has_labels, dict_inputs = y is not None, isinstance(x, dict)
-            out = np.asarray(fn(x), dtype="float32")
-            xs = x if dict_inputs else {"input": x}
-            n = len(next(iter(xs.values())))
-            if out.shape[0] != n:
-                raise TFCompressError(f"the teacher returned {out.shape[0]} rows for a batch of {n}")
-            rec = {f"x/{k}": v for k, v in xs.items()}
-            rec["teacher"] = out
-            if has_labels:
-                rec["y"] = y
-            buffer.append(rec)
-            total += n
-            if sum(len(b["teacher"]) for b in buffer) >= chunk_size:
-                flush(tmp, final=False)
-        if not total:
-            raise TFCompressError("the dataset is empty: nothing to cache")
-        flush(tmp, final=True)
-        first = np.load(os.path.join(tmp, chunks[0]["file"]))
-        meta = {k: {"dtype": str(first[k].dtype), "shape": list(first[k].shape[1:])} for k in first.files}
-        write_json(os.path.join(tmp, MANIFEST), {
-            "format": FORMAT, "teacher": kind, "examples": total, "chunk_size": int(chunk_size),
-            "has_labels": bool(has_labels), "dict_inputs": bool(dict_inputs), "arrays": meta, "chunks": chunks})
+            writer.add(batch, fn)
+        writer.finish(kind)
     return path
+
+
+class _ChunkWriter:
+    """Buffers ``{x/<name>, y, teacher}`` records and writes them as NPZ chunks of ``chunk_size`` rows."""
+
+    def __init__(self, folder, chunk_size):
+        self.folder, self.chunk_size = folder, chunk_size
+        self.chunks, self.buffer, self.total = [], [], 0
+        self.has_labels = self.dict_inputs = None
+
+    def add(self, batch, fn):
+        """Run the teacher function on one batch and buffer the record (flushing full chunks)."""
+        if isinstance(batch, tuple) and len(batch) >= 2:
+            x, y = batch[0], batch[1]
+        else:
+            x, y = (batch[0] if isinstance(batch, tuple) else batch), None
+        x, y = _to_numpy(x), (None if y is None else np.asarray(y))
+        if self.has_labels is None:
+            self.has_labels, self.dict_inputs = y is not None, isinstance(x, dict)
+        out = np.asarray(fn(x), dtype="float32")
+        xs = x if self.dict_inputs else {"input": x}
+        n = len(next(iter(xs.values())))
+        if out.shape[0] != n:
+            raise TFCompressError(f"the teacher returned {out.shape[0]} rows for a batch of {n}")
+        rec = {f"x/{k}": v for k, v in xs.items()}
+        rec["teacher"] = out
+        if self.has_labels:
+            rec["y"] = y
+        self.buffer.append(rec)
+        self.total += n
+        if sum(len(b["teacher"]) for b in self.buffer) >= self.chunk_size:
+            self.flush(final=False)
+
+    def flush(self, final):
+        """Write every full chunk of the buffer (and, if ``final``, the rest)."""
+        if not self.buffer:
+            return
+        arrays = {k: np.concatenate([b[k] for b in self.buffer], 0) for k in self.buffer[0]}
+        while len(arrays["teacher"]) >= self.chunk_size or (final and len(arrays["teacher"])):
+            n = min(self.chunk_size, len(arrays["teacher"]))
+            name = f"chunk-{len(self.chunks):05d}.npz"
+            np.savez(os.path.join(self.folder, name), **{k: v[:n] for k, v in arrays.items()})
+            self.chunks.append({"file": name, "examples": int(n)})
+            arrays = {k: v[n:] for k, v in arrays.items()}
+        self.buffer = [arrays] if len(arrays["teacher"]) else []
+
+    def finish(self, kind):
+        """Write the last chunk and the manifest (an empty dataset is an error)."""
+        if not self.total:
+            raise TFCompressError("the dataset is empty: nothing to cache")
+        self.flush(final=True)
+        first = np.load(os.path.join(self.folder, self.chunks[0]["file"]))
+        meta = {k: {"dtype": str(first[k].dtype), "shape": list(first[k].shape[1:])} for k in first.files}
+        write_json(os.path.join(self.folder, MANIFEST), {
+            "format": FORMAT, "teacher": kind, "examples": self.total, "chunk_size": self.chunk_size,
+            "has_labels": bool(self.has_labels), "dict_inputs": bool(self.dict_inputs), "arrays": meta,
+            "chunks": self.chunks})
 
 
 def read_manifest(path):

@@ -3,7 +3,8 @@
 Batches are list-shaped: every feature is ``[batch, list_size]`` (one user/query with ``list_size``
 candidate items) and labels are ``[batch, list_size]``. Teacher and student stay ordinary pointwise CTR
 models (one logit per row); :class:`RankingDistiller` flattens the list, scores it and reshapes the scores
-to ``[batch, list_size]``. Methods:
+to ``[batch, list_size]`` (a :class:`~tfcompress.distill.RankingDistillation` loss; the
+:class:`RankingDistiller` is a :class:`~tfcompress.distill.Distiller` with that one loss). Methods:
 
 * ``"listwise"`` — ListNet: KL of ``softmax(s/T)`` to ``softmax(t/T)`` over each list, times ``T²``.
 * ``"pairwise"`` — RankNet on teacher-ordered pairs: ``log(1 + exp(-(s_i - s_j)))`` for ``t_i > t_j``.
@@ -29,65 +30,30 @@ Example:
 import numpy as np
 
 from .._keras import tf
-from ..data.pipeline import frame_to_inputs, labels_of
+from ..data.datasets import frame_to_inputs, labels_of
 from ..errors import TFCompressError
+from .distillation_losses import RankingDistillation
 from .distiller import Distiller
-from .losses import binary_label_loss, listwise_loss, pairwise_loss, topk_loss
-
-
-def _score_lists(model, x, training):
-    """Score list-shaped inputs ``{name: [batch, list]}`` with a pointwise model -> ``[batch, list]``."""
-    first = tf.nest.flatten(x)[0]
-    shape = tf.shape(first)
-    flat = tf.nest.map_structure(lambda v: tf.reshape(v, tf.concat([[-1], tf.shape(v)[2:]], 0)), x)
-    scores = model(flat, training=training)
-    return tf.reshape(scores, shape[:2])
 
 
 class RankingDistiller(Distiller):
-    """Listwise / pairwise / top-K ranking distillation on list-shaped batches (see the module docstring).
+    """Listwise / pairwise / top-K ranking distillation on list-shaped batches (see the module docstring):
+    ``Distiller(student, teacher, losses=[RankingDistillation(method, top_k=, lam=, margin=)])``.
 
     ``top_k`` and ``lam`` are for ``"topk"``; ``margin`` for ``"pairwise"``; ``temperature`` for
-    ``"listwise"``. Other keyword arguments go to :class:`Distiller` (``task`` is ``"binary"``).
+    ``"listwise"``. Other keyword arguments go to :class:`Distiller` (``objective`` is ``"binary"``: the
+    label term is the click cross-entropy averaged over each list).
     """
 
-    METHODS = ("listwise", "pairwise", "topk")
+    METHODS = RankingDistillation.METHODS
 
     def __init__(self, student, teacher, *, method="listwise", top_k=3, lam=1.0, margin=0.0, **kwargs):
-        if method not in self.METHODS:
-            raise TFCompressError(f"method {method!r} is not one of {self.METHODS}")
-        if int(top_k) < 1:
-            raise TFCompressError(f"top_k must be >= 1, got {top_k}")
-        kwargs.setdefault("task", "binary")
-        super().__init__(student, teacher, **kwargs)
-        if tuple(self.student.output_shape[1:]) != (1,):
-            raise TFCompressError(f"ranking distillation needs pointwise models with one logit per row, the "
-                                  f"student's output shape is {self.student.output_shape}")
+        loss = RankingDistillation(method, top_k=top_k, lam=lam, margin=margin)
+        super().__init__(student, teacher, losses=[loss], **kwargs)
         self.method, self.top_k, self.lam, self.margin = method, int(top_k), float(lam), float(margin)
 
-    def teacher_outputs(self, x):
-        return _score_lists(self.teacher, x, training=False)
-
-    def student_outputs(self, x, training):
-        return _score_lists(self.student, x, training=training)
-
-    def distillation_loss(self, teacher_scores, student_scores):
-        if self.method == "listwise":
-            return listwise_loss(teacher_scores, student_scores, self.temperature)
-        if self.method == "pairwise":
-            return pairwise_loss(teacher_scores, student_scores, self.margin)
-        n = teacher_scores.shape[1]
-        k = self.top_k if n is None else min(self.top_k, int(n))  # lists shorter than k: all are positives
-        return topk_loss(teacher_scores, student_scores, k=k, lam=self.lam)
-
-    def student_loss(self, y, student_scores):
-        return binary_label_loss(y, student_scores)
-
-    def soft_scale(self):
-        return tf.square(self.temperature) if self.method == "listwise" else 1.0
-
     def get_config(self):
-        return {**super().get_config(), "method": self.method, "top_k": self.top_k, "lam": self.lam,
+        return {**self._base_config(), "method": self.method, "top_k": self.top_k, "lam": self.lam,
                 "margin": self.margin}
 
 
@@ -108,6 +74,28 @@ def make_list_batches(events, spec, list_size, *, batch_size=32, user_column="us
         (5, 5, True)
     """
     list_size = int(list_size)
+    _check_list_request(events, spec, list_size, user_column)
+    rng = np.random.default_rng(seed)
+    x_all = frame_to_inputs(events, spec)
+    idx, real = _user_lists(x_all[user_column], list_size, rng)
+    y = labels_of(events, spec)[idx].copy()
+    y[np.arange(list_size)[None, :] >= real[:, None]] = 0.0  # filled rows are negatives
+    user_feats = [f.name for f in spec.features if f.group == "user"] or [user_column]
+    x = {name: np.repeat(col[idx][:, :1], list_size, axis=1) if name in user_feats else col[idx]
+         for name, col in x_all.items()}
+    keep = y.sum(1) >= min_positives
+    if not keep.any():
+        raise TFCompressError(f"no list has {min_positives} clicks: lower min_positives or use more events")
+    x, y = {k: v[keep] for k, v in x.items()}, y[keep]
+    if shuffle:
+        perm = rng.permutation(len(y))
+        x, y = {k: v[perm] for k, v in x.items()}, y[perm]
+    if as_arrays:
+        return x, y
+    return tf.data.Dataset.from_tensor_slices((x, y)).batch(int(batch_size)).prefetch(tf.data.AUTOTUNE)
+
+
+def _check_list_request(events, spec, list_size, user_column):
     if list_size < 2:
         raise TFCompressError(f"list_size must be >= 2, got {list_size}")
     if user_column not in spec.names:
@@ -115,11 +103,11 @@ def make_list_batches(events, spec, list_size, *, batch_size=32, user_column="us
     spec.check_frame(events)
     if len(events) < list_size:
         raise TFCompressError(f"{len(events)} events are fewer than list_size = {list_size}")
-    rng = np.random.default_rng(seed)
-    x_all = frame_to_inputs(events, spec)
-    y_all = labels_of(events, spec)
-    user_feats = [f.name for f in spec.features if f.group == "user"] or [user_column]
-    users = x_all[user_column]
+
+
+def _user_lists(users, list_size, rng):
+    """Row indices ``[lists, list_size]`` of each user's shuffled impressions cut into lists (a short last
+    list filled with other users' rows) and the number of real rows of each list."""
     order = np.argsort(users, kind="stable")
     bounds = np.flatnonzero(np.diff(users[order])) + 1
     rows = []
@@ -131,27 +119,5 @@ def make_list_batches(events, spec, list_size, *, batch_size=32, user_column="us
             if fill:
                 others = np.flatnonzero(users != users[chunk[0]])
                 chunk = np.concatenate([chunk, rng.choice(others, size=fill, replace=len(others) < fill)])
-                rows.append((chunk, len(chunk) - fill))
-            else:
-                rows.append((chunk, list_size))
-    idx = np.stack([r[0] for r in rows])
-    real = np.array([r[1] for r in rows])
-    y = y_all[idx].copy()
-    y[np.arange(list_size)[None, :] >= real[:, None]] = 0.0
-    x = {}
-    for name, col in x_all.items():
-        v = col[idx]
-        if name in user_feats:
-            v = np.repeat(v[:, :1], list_size, axis=1)
-        x[name] = v
-    keep = y.sum(1) >= min_positives
-    if not keep.any():
-        raise TFCompressError(f"no list has {min_positives} clicks: lower min_positives or use more events")
-    x = {k: v[keep] for k, v in x.items()}
-    y = y[keep]
-    if shuffle:
-        perm = rng.permutation(len(y))
-        x, y = {k: v[perm] for k, v in x.items()}, y[perm]
-    if as_arrays:
-        return x, y
-    return tf.data.Dataset.from_tensor_slices((x, y)).batch(int(batch_size)).prefetch(tf.data.AUTOTUNE)
+            rows.append((chunk, list_size - fill))
+    return np.stack([r[0] for r in rows]), np.array([r[1] for r in rows])

@@ -1,12 +1,22 @@
-"""Export: SavedModels, TFLite in every mode, the LiteRT runner, and parity checks."""
-from .parity import ParityError, compare_outputs, parity_report
-from .runner import TFLiteModel
+"""Export: SavedModels, TFLite in every mode, the LiteRT runner, parity checks, float fallback and the
+top-K retrieval file.
+
+Modules, bottom up: ``savedmodel`` · ``tflite_model`` (:class:`TFLiteModel`) · ``parity`` · ``denylist``
+(ops kept float) · ``converter`` (:func:`convert`) · ``tflite`` (:func:`to_tflite`: a checked file) ·
+``fallback`` (:func:`export_with_fallback`) · ``retrieval_topk`` · ``litert_quantizer``.
+"""
+from .parity import OBJECTIVES, ParityError, compare_outputs, parity_report
+from .tflite_model import TFLiteModel
 from .savedmodel import saved_model, serving_function, serving_signature
-from .tflite import MODES, convert, converter_for, read_sidecar, representative_samples, to_tflite
-from .debugger import export_with_fallback, find_sensitive_layers
+from .converter import MODES, convert, converter_for, representative_samples
+from .denylist import quantize_with_denylist
+from .tflite import read_sidecar, sidecar_path, to_tflite
+from .fallback import export_with_fallback, find_sensitive_layers
+from .retrieval_topk import export_retrieval_tflite, requantize_candidates, requantize_per_tensor
 from .litert_quantizer import RECIPES as LITERT_RECIPES, quantize_with_litert
 
 __all__ = ["saved_model", "serving_function", "serving_signature", "to_tflite", "convert", "MODES",
-           "representative_samples", "read_sidecar", "TFLiteModel", "parity_report", "compare_outputs",
-           "ParityError", "converter_for", "find_sensitive_layers", "export_with_fallback",
-           "quantize_with_litert", "LITERT_RECIPES"]
+           "representative_samples", "read_sidecar", "sidecar_path", "TFLiteModel", "parity_report",
+           "compare_outputs", "ParityError", "OBJECTIVES", "converter_for", "quantize_with_denylist",
+           "find_sensitive_layers", "export_with_fallback", "export_retrieval_tflite", "requantize_candidates",
+           "requantize_per_tensor", "quantize_with_litert", "LITERT_RECIPES"]

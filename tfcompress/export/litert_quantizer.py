@@ -18,7 +18,7 @@ other ops stay float.
 
 Example:
     >>> import os, tempfile
-    >>> from tfcompress._keras import keras
+    >>> from tfcompress import keras
     >>> from tfcompress.export import to_tflite, TFLiteModel
     >>> m = keras.Sequential([keras.Input((64,), name="x"), keras.layers.Dense(32), keras.layers.Dense(1)])
     >>> d = tempfile.mkdtemp()
@@ -29,10 +29,13 @@ Example:
 """
 import contextlib
 import io
+import json
 import os
 
 from .._io import write_bytes, write_json
 from ..errors import TFCompressError
+from .tflite import sidecar_path
+from .tflite_model import TFLiteModel
 
 RECIPES = {
     # name: (kind, num_bits, granularity)
@@ -59,9 +62,11 @@ def _recipe(recipe, layers_regex):
 
 def quantize_with_litert(float_tflite_path, recipe="int8_weights", *, layers_regex=None, out_path=None):
     """Quantize a float32 ``.tflite`` with the LiteRT Quantizer; writes ``out_path`` (default
-    ``NAME_RECIPE.tflite`` beside the input) and a JSON sidecar; returns the path."""
-    from ai_edge_quantizer import quantizer
+    ``NAME_RECIPE.tflite`` beside the input) and a JSON sidecar; returns the path.
 
+    Example:
+        >>> # quantize_with_litert("tflite_export/student_float32.tflite", "int4_weights")  (module example)
+    """
     src = os.fspath(float_tflite_path)
     if not os.path.isfile(src):
         raise TFCompressError(f"no float TFLite file at {src!r}: export one with to_tflite(mode='float32')")
@@ -70,6 +75,25 @@ def quantize_with_litert(float_tflite_path, recipe="int8_weights", *, layers_reg
         out_path = f"{root}_{recipe}.tflite"
     out_path = os.fspath(out_path)
     rp = _recipe(recipe, layers_regex)
+    blob = _quantize(src, rp, recipe)
+    write_bytes(out_path, blob)
+    try:
+        tfl = TFLiteModel(out_path)
+    except TFCompressError:
+        os.remove(out_path)
+        raise
+    sidecar = {"name": os.path.splitext(os.path.basename(out_path))[0], "mode": f"litert:{recipe}",
+               "backend": "ai_edge_quantizer", "source_tflite": os.path.basename(src),
+               "layers_regex": layers_regex, "recipe": _jsonable_recipe(rp), "size_bytes": len(blob),
+               "inputs": tfl.signature()["inputs"], "outputs": tfl.signature()["outputs"]}
+    write_json(sidecar_path(out_path), {**sidecar, **_inherited(src)})
+    return out_path
+
+
+def _quantize(src, rp, recipe):
+    """The quantized model bytes of the file ``src`` under recipe ``rp`` (named ``recipe``)."""
+    from ai_edge_quantizer import quantizer
+
     try:
         q = quantizer.Quantizer(src, rp)
         with contextlib.redirect_stdout(io.StringIO()):  # it prints a size report
@@ -84,33 +108,18 @@ def quantize_with_litert(float_tflite_path, recipe="int8_weights", *, layers_reg
                               f"{recipe!r}: {first}{hint}") from None
     if result.quantized_model is None:
         raise TFCompressError(f"the LiteRT Quantizer produced no model for recipe {recipe!r}")
-    blob = bytes(result.quantized_model)
-    write_bytes(out_path, blob)
-    from .runner import TFLiteModel
-    from .tflite import _sidecar_path
+    return bytes(result.quantized_model)
 
-    try:
-        tfl = TFLiteModel(out_path)
-    except TFCompressError:
-        os.remove(out_path)
-        raise
-    sidecar = {"name": os.path.splitext(os.path.basename(out_path))[0], "mode": f"litert:{recipe}",
-               "backend": "ai_edge_quantizer", "source_tflite": os.path.basename(src),
-               "layers_regex": layers_regex, "recipe": _jsonable_recipe(rp), "size_bytes": len(blob),
-               "inputs": tfl.signature()["inputs"], "outputs": tfl.signature()["outputs"]}
-    if os.path.exists(_sidecar_path(src)):
-        import json
 
-        with open(_sidecar_path(src)) as f:
-            src_side = json.load(f)
-        for key in ("source_model", "task", "keras_inputs", "versions"):
-            if key in src_side:
-                sidecar[key] = src_side[key]
-    write_json(_sidecar_path(out_path), sidecar)
-    return out_path
+def _inherited(src):
+    """What the quantized file's sidecar keeps of the float file's sidecar (source model, objective, ...)."""
+    if not os.path.exists(sidecar_path(src)):
+        return {}
+    with open(sidecar_path(src)) as f:
+        src_side = json.load(f)
+    return {key: src_side[key] for key in ("source_model", "objective", "task", "keras_inputs", "versions")
+            if key in src_side}
 
 
 def _jsonable_recipe(rp):
-    import json
-
     return json.loads(json.dumps(rp, default=lambda o: getattr(o, "value", str(o))))

@@ -33,21 +33,27 @@ def embedding_width(vocab_size, embedding_dim):
 
 
 def dcn(spec, *, embedding_dim, cross_layers, hidden, name):
-    """Build a DCN-v2 (parallel cross + deep) CTR model from ``spec`` (see the module docstring)."""
-    if spec.task != "binary":
-        raise TFCompressError(f"CTR models need a binary task, the spec's task is {spec.task!r}")
+    """Build a DCN-v2 (parallel cross + deep) model from ``spec`` (see the module docstring): a
+    :class:`~tfcompress.data.FeatureSpec` or a :class:`~tfcompress.data.Schema`, whose numeric statistics
+    put :class:`~tfcompress.models.NumericNormalization` inside the model (raw numbers in). The output is
+    one logit (binary), one value (regression) or ``num_classes`` logits (multiclass)."""
+    from .preprocessing import preprocessed_inputs
+
+    raw_inputs, tensors = preprocessed_inputs(spec, column=True)
+    spec = spec.to_feature_spec() if hasattr(spec, "to_feature_spec") else spec
     if embedding_dim < 1 or cross_layers < 0 or any(int(h) < 1 for h in hidden):
         raise TFCompressError(
             f"bad model size: embedding_dim={embedding_dim}, cross_layers={cross_layers}, hidden={hidden}")
-    inputs, parts = {}, []
+    inputs, parts = raw_inputs, []
     for f in spec.features:
-        inputs[f.name] = keras.Input(shape=(), dtype=f.dtype, name=f.name)
         if f.kind == "categorical":
             emb = keras.layers.Embedding(f.vocab_size, embedding_width(f.vocab_size, embedding_dim),
                                          name=f"emb_{f.name}")
-            parts.append(emb(inputs[f.name]))
-        else:
-            parts.append(keras.layers.Reshape((1,), name=f"num_{f.name}")(inputs[f.name]))
+            parts.append(emb(tensors[f.name]))
+        elif tensors[f.name] is raw_inputs[f.name]:
+            parts.append(keras.layers.Reshape((1,), name=f"num_{f.name}")(tensors[f.name]))
+        else:  # normalized inside the model, already a (batch, 1) column
+            parts.append(tensors[f.name])
     x0 = keras.layers.Concatenate(name="features")(parts) if len(parts) > 1 else parts[0]
     x = x0
     for i in range(cross_layers):
@@ -56,5 +62,6 @@ def dcn(spec, *, embedding_dim, cross_layers, hidden, name):
     for i, units in enumerate(hidden):
         deep = keras.layers.Dense(int(units), activation="relu", name=f"dense_{i}")(deep)
     top = keras.layers.Concatenate(name="cross_deep")([x, deep]) if cross_layers else deep
-    logit = keras.layers.Dense(1, name="logit")(top)
+    units = spec.num_classes if spec.objective == "multiclass" else 1
+    logit = keras.layers.Dense(units, name="logit")(top)
     return keras.Model(inputs, logit, name=name)

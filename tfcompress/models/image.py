@@ -166,7 +166,7 @@ def image_dataset(x, y=None, batch_size=64, *, input_shape=(28, 28, 1), num_clas
         >>> f["image"].shape.as_list(), f["image"].dtype.name, lab.numpy().tolist()
         ([4, 28, 28, 1], 'float32', [0, 1, 2, 3])
     """
-    from ..data.pipeline import array_dataset
+    from ..data.datasets import array_dataset
     from ..data.text import check_labels
 
     arr = check_image_batch(x, input_shape)

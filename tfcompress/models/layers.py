@@ -3,18 +3,21 @@
 * :class:`Cross` — a DCN-v2 feature-cross layer, ``x0 * (x @ W + b) + x`` (Wang et al., 2021, the layer
   TensorFlow Recommenders ships as ``tfrs.layers.dcn.Cross``). It owns its ``kernel`` and ``bias`` so that
   it can be a tfmot ``PrunableLayer`` and carry a ``QuantizeConfig``.
-* :class:`CrossQuantizeConfig` and :class:`EmbeddingQuantizeConfig` — the QAT configs tfmot lacks.
+
+Their QAT configs live in :mod:`tfcompress.quantize.configs` (``CrossQuantizeConfig`` for :class:`Cross`).
 
 Example:
-    >>> from tfcompress._keras import keras
+    >>> from tfcompress import keras
     >>> x0 = keras.Input((4,))
     >>> y = Cross(name="cross")([x0, x0])
     >>> keras.Model(x0, y).count_params()
     20
 """
-from .._keras import keras, tf, tfmot
+import importlib
+import warnings
 
-_q = tfmot.quantization.keras
+from .._keras import keras, tf, tfmot
+from .registry import custom_objects  # noqa: F401  (its old home; built from the Keras registry)
 
 
 @keras.utils.register_keras_serializable(package="tfcompress")
@@ -60,116 +63,20 @@ class Cross(keras.layers.Layer, tfmot.sparsity.keras.PrunableLayer):
         return config
 
 
-@keras.utils.register_keras_serializable(package="tfcompress")
-class CrossQuantizeConfig(_q.QuantizeConfig):
-    """QAT config for :class:`Cross`: 8-bit symmetric kernel, 8-bit output.
-
-    With ``preserve_sparsity=True`` the kernel quantizer keeps pruned zeros at zero (tfmot's
-    sparsity-preserving QAT quantizer), as the collaborative-optimization scheme does for ``Dense``.
-    """
-
-    def __init__(self, preserve_sparsity=False):
-        self.preserve_sparsity = preserve_sparsity
-
-    def _kernel_quantizer(self):
-        if self.preserve_sparsity:
-            return _prune_preserve_weights_quantizer()
-        return _q.quantizers.LastValueQuantizer(num_bits=8, per_axis=False, symmetric=True, narrow_range=True)
-
-    def get_weights_and_quantizers(self, layer):
-        return [(layer.kernel, self._kernel_quantizer())]
-
-    def get_activations_and_quantizers(self, layer):
-        return []
-
-    def set_quantize_weights(self, layer, quantize_weights):
-        layer.kernel = quantize_weights[0]
-
-    def set_quantize_activations(self, layer, quantize_activations):
-        pass
-
-    def get_output_quantizers(self, layer):
-        return [_q.quantizers.MovingAverageQuantizer(num_bits=8, per_axis=False, symmetric=False,
-                                                     narrow_range=False)]
-
-    def get_config(self):
-        return {"preserve_sparsity": self.preserve_sparsity}
+_MOVED = ("CrossQuantizeConfig", "EmbeddingQuantizeConfig", "DensePrunePreserveQuantizeConfig",
+          "KernelQuantizeConfig")
+"""QAT configs that moved to :mod:`tfcompress.quantize.configs` (still importable from here, with a warning)."""
 
 
-@keras.utils.register_keras_serializable(package="tfcompress")
-class EmbeddingQuantizeConfig(_q.QuantizeConfig):
-    """QAT config for ``Embedding``: the table fake-quantized to 8 bits (symmetric), so int8 TFLite keeps it
-    as an int8 table; the lookup output shares the table's scale and needs no quantizer of its own."""
-
-    def get_weights_and_quantizers(self, layer):
-        return [(layer.embeddings, _q.quantizers.LastValueQuantizer(num_bits=8, per_axis=False,
-                                                                    symmetric=True, narrow_range=True))]
-
-    def get_activations_and_quantizers(self, layer):
-        return []
-
-    def set_quantize_weights(self, layer, quantize_weights):
-        layer.embeddings = quantize_weights[0]
-
-    def set_quantize_activations(self, layer, quantize_activations):
-        pass
-
-    def get_output_quantizers(self, layer):
-        return []
-
-    def get_config(self):
-        return {}
+def _moved(name, module="tfcompress.models.layers"):
+    """A QuantizeConfig class that moved to :mod:`tfcompress.quantize.configs`, with a DeprecationWarning."""
+    if name not in _MOVED:
+        raise AttributeError(f"module {module!r} has no attribute {name!r}")
+    warnings.warn(f"{module}.{name} moved to tfcompress.quantize.{name}", DeprecationWarning,
+                  stacklevel=3)
+    # resolved on use only: the models floor never imports quantize, the deprecated name reaches up to it
+    return getattr(importlib.import_module("tfcompress.quantize.configs"), name)
 
 
-def _prune_preserve_weights_quantizer():
-    from tensorflow_model_optimization.python.core.quantization.keras.collab_opts.prune_preserve import (
-        prune_preserve_quantize_registry as ppr,
-    )
-    return ppr.PrunePreserveDefault8BitWeightsQuantizer()
-
-
-class KernelQuantizeConfig(_q.QuantizeConfig):
-    """Base QAT config for layers with a ``kernel`` and an ``activation`` (``Dense``, ``Conv2D``): the kernel
-    through :meth:`kernel_quantizer` (subclasses choose it), the activation through tfmot's default 8-bit
-    moving-average quantizer."""
-
-    def kernel_quantizer(self):
-        raise NotImplementedError
-
-    def get_weights_and_quantizers(self, layer):
-        return [(layer.kernel, self.kernel_quantizer())]
-
-    def get_activations_and_quantizers(self, layer):
-        return [(layer.activation, _q.quantizers.MovingAverageQuantizer(
-            num_bits=8, per_axis=False, symmetric=False, narrow_range=False))]
-
-    def set_quantize_weights(self, layer, quantize_weights):
-        layer.kernel = quantize_weights[0]
-
-    def set_quantize_activations(self, layer, quantize_activations):
-        layer.activation = quantize_activations[0]
-
-    def get_output_quantizers(self, layer):
-        return []
-
-    def get_config(self):
-        return {}
-
-
-@keras.utils.register_keras_serializable(package="tfcompress")
-class DensePrunePreserveQuantizeConfig(KernelQuantizeConfig):
-    """QAT config for ``Dense`` that keeps pruned zeros at zero: tfmot's sparsity-preserving 8-bit kernel
-    quantizer, and the default 8-bit activation quantizer. It survives tfmot's graph transforms (which
-    re-create configs from ``get_config``), unlike the quantizer the PQAT registry patches in."""
-
-    def kernel_quantizer(self):
-        return _prune_preserve_weights_quantizer()
-
-
-def custom_objects():
-    """The custom objects a tfcompress model may hold (for ``load_model`` and tfmot scopes)."""
-    from .text import text_custom_objects
-
-    return {"Cross": Cross, "CrossQuantizeConfig": CrossQuantizeConfig,
-            "EmbeddingQuantizeConfig": EmbeddingQuantizeConfig,
-            "DensePrunePreserveQuantizeConfig": DensePrunePreserveQuantizeConfig, **text_custom_objects()}
+def __getattr__(name):  # tfcompress.models.layers.CrossQuantizeConfig & co.: deprecated
+    return _moved(name)

@@ -22,7 +22,12 @@ from ..errors import TFCompressError
 
 @keras.utils.register_keras_serializable(package="tfcompress")
 class BroadcastToList(keras.layers.Layer):
-    """``[batch]`` -> ``[batch * N]``: repeat each user's value for the ``N`` candidates of its list."""
+    """``[batch]`` -> ``[batch * N]``: repeat each user's value for the ``N`` candidates of its list.
+
+    Example:
+        >>> BroadcastToList(2)(tf.constant([1, 5])).numpy().tolist()
+        [1, 1, 5, 5]
+    """
 
     def __init__(self, list_size, **kwargs):
         super().__init__(**kwargs)
@@ -37,7 +42,12 @@ class BroadcastToList(keras.layers.Layer):
 
 @keras.utils.register_keras_serializable(package="tfcompress")
 class FlattenList(keras.layers.Layer):
-    """``[batch, N]`` -> ``[batch * N]``."""
+    """``[batch, N]`` -> ``[batch * N]``.
+
+    Example:
+        >>> FlattenList()(tf.constant([[1, 2], [3, 4]])).numpy().tolist()
+        [1, 2, 3, 4]
+    """
 
     def call(self, x):
         return tf.reshape(x, [-1])
@@ -45,7 +55,12 @@ class FlattenList(keras.layers.Layer):
 
 @keras.utils.register_keras_serializable(package="tfcompress")
 class ToList(keras.layers.Layer):
-    """``[batch * N, 1]`` -> ``[batch, N]``."""
+    """``[batch * N, 1]`` -> ``[batch, N]``.
+
+    Example:
+        >>> ToList(2)(tf.constant([[1.0], [2.0], [3.0], [4.0]])).numpy().tolist()
+        [[1.0, 2.0], [3.0, 4.0]]
+    """
 
     def __init__(self, list_size, **kwargs):
         super().__init__(**kwargs)
@@ -61,7 +76,16 @@ class ToList(keras.layers.Layer):
 def list_ranking_model(ctr_model, list_size, *, item_features, name=None):
     """Wrap per-row ``ctr_model`` into a list model: user/context inputs ``[batch]``, ``item_features``
     inputs ``[batch, list_size]``, output ``scores`` ``[batch, list_size]`` equal to ``ctr_model`` on each
-    (user, candidate) row. Pad short lists (e.g. with item id 0) and ignore their scores."""
+    (user, candidate) row. Pad short lists (e.g. with item id 0) and ignore their scores.
+
+    Example:
+        >>> from tfcompress.data import make_ecommerce
+        >>> from tfcompress.models import ctr_student
+        >>> spec = make_ecommerce(events=1000).spec
+        >>> m = list_ranking_model(ctr_student(spec), 5, item_features=["item_id"])
+        >>> m.get_layer("item_id").output_shape, m.output_shape
+        ([(None, 5)], (None, 5))
+    """
     if int(list_size) < 1:
         raise TFCompressError(f"list_size={list_size} must be >= 1")
     names = list(ctr_model.input_names)

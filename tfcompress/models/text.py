@@ -214,5 +214,8 @@ def hidden_states(model, blocks=None):
 
 
 def text_custom_objects():
-    """The custom layers of the text models, for ``keras.models.load_model(..., custom_objects=...)``."""
-    return {"PositionEmbedding": PositionEmbedding, "PaddingMask": PaddingMask, "MaskedMean": MaskedMean}
+    """The custom layers of the text models, for ``keras.models.load_model(..., custom_objects=...)``
+    (:func:`tfcompress.models.custom_objects` holds every tfcompress layer)."""
+    from .registry import custom_objects
+
+    return {name: obj for name, obj in custom_objects().items() if obj.__module__ == __name__}

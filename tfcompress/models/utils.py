@@ -1,7 +1,7 @@
 """Small model utilities shared by the compression stages.
 
 Example:
-    >>> from tfcompress._keras import keras
+    >>> from tfcompress import keras
     >>> m = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
     >>> c = copy_model(m)
     >>> c is not m and all((a == b).all() for a, b in zip(c.get_weights(), m.get_weights()))
@@ -9,14 +9,14 @@ Example:
 """
 from .._keras import keras
 from ..errors import TFCompressError
-from .layers import custom_objects
+from .registry import custom_objects
 
 
 def check_functional(model, what="tfmot"):
     """Raise a clear error unless ``model`` is a functional or Sequential tf_keras model."""
     if not isinstance(model, keras.Model):
         raise TFCompressError(f"expected a tf_keras Model, got {type(model).__name__} (Keras 3 models "
-                              "are not supported by tfmot: build the model with tfcompress._keras.keras)")
+                              "are not supported by tfmot: build the model with tfcompress.keras)")
     if not getattr(model, "_is_graph_network", False) and not isinstance(model, keras.Sequential):
         raise TFCompressError(
             f"model {model.name!r} is a subclassed Model, which {what} cannot wrap: build it with the "

@@ -4,12 +4,12 @@
 only if asked) with tfmot's clustering wrapper; fine-tune, then :func:`strip_clustering` before export. The
 clustered model is no smaller in float, but compresses well (gzip) and, with cluster-preserving QAT
 (``tfcompress.quantize.quantize_aware(preserve="clusters"|"both")``), stays clustered in the int8 file.
-Check with :func:`tfcompress.prune.report.unique_values` / :func:`~tfcompress.prune.report.tflite_unique_values`.
+Check with :func:`tfcompress.prune.unique_values` / :func:`~tfcompress.prune.tflite_unique_values`.
 
 Example:
     >>> import numpy as np
-    >>> from tfcompress._keras import keras
-    >>> from tfcompress.prune.report import unique_values
+    >>> from tfcompress import keras
+    >>> from tfcompress.prune import unique_values
     >>> m = keras.Sequential([keras.Input((8,)), keras.layers.Dense(16, name="h"), keras.layers.Dense(1, name="o")])
     >>> c = cluster_weights(m, n_clusters=4)
     >>> unique_values(strip_clustering(c))["h"] <= 4
@@ -46,7 +46,7 @@ def cluster_weights(model, n_clusters=16, *, layers=None, init="kmeans_plus_plus
     Compile and fine-tune the result, then :func:`strip_clustering`.
 
     Example:
-        >>> from tfcompress._keras import keras
+        >>> from tfcompress import keras
         >>> m = keras.Sequential([keras.Input((4,)), keras.layers.Dense(8, name="h"), keras.layers.Dense(1, name="o")])
         >>> [l.name for l in cluster_weights(m, 4).layers]
         ['cluster_h', 'cluster_o']
@@ -57,29 +57,12 @@ def cluster_weights(model, n_clusters=16, *, layers=None, init="kmeans_plus_plus
     if per_layer is not None:
         check(layers is None, "pass either a per-layer n_clusters dict or layers=..., not both")
         layers = list(per_layer)
-    names = [l.name for l in model.layers]
-    if isinstance(layers, (list, tuple, set)):
-        unknown = [n for n in layers if n not in names]
-        check(not unknown, f"no layer named {unknown} in model {model.name!r}; clusterable layers are "
-                           f"{[l.name for l in model.layers if _clusterable(l)]}")
-        bad = [n for n in layers if not _clusterable(model.get_layer(n))]
-        check(not bad, f"layers {bad} cannot be clustered by tfmot (clusterable: Dense, Conv, Embedding or a "
-                       "tfmot ClusterableLayer): leave them out of layers=")
+    _check_listed(model, layers)
     chosen = [n for n in select_layers(model, layers, skip_output=skip_output,
                                        include_embeddings=include_embeddings or per_layer is not None)
               if _clusterable(model.get_layer(n))]
     check(chosen, f"no clusterable layer of model {model.name!r} matches {layers!r}")
-    frozen = [n for n in chosen if not model.get_layer(n).trainable]
-    check(not frozen, f"layers {frozen} of model {model.name!r} are frozen (trainable=False, e.g. the teacher of "
-                      "a Distiller), so clustering could not train their centroids: set model.trainable = True")
-    counts = {}
-    for n in chosen:
-        k = per_layer[n] if per_layer is not None else n_clusters
-        ok = isinstance(k, int) and not isinstance(k, bool) and k >= 2
-        check(ok, f"n_clusters for layer {n!r} must be an integer >= 2, got {k!r}")
-        size = int(model.get_layer(n).get_weights()[0].size)
-        check(k <= size, f"n_clusters={k} for layer {n!r} exceeds its {size} weights: use fewer clusters")
-        counts[n] = k
+    counts = _cluster_counts(model, chosen, per_layer, n_clusters)
 
     def wrap(layer):
         if layer.name not in counts:
@@ -97,6 +80,35 @@ def cluster_weights(model, n_clusters=16, *, layers=None, init="kmeans_plus_plus
                               f"{str(e).strip().splitlines()[0]}") from e
 
 
+def _check_listed(model, layers):
+    """Layers listed by name must exist and be clusterable."""
+    if not isinstance(layers, (list, tuple, set)):
+        return
+    names = [l.name for l in model.layers]
+    unknown = [n for n in layers if n not in names]
+    check(not unknown, f"no layer named {unknown} in model {model.name!r}; clusterable layers are "
+                       f"{[l.name for l in model.layers if _clusterable(l)]}")
+    bad = [n for n in layers if not _clusterable(model.get_layer(n))]
+    check(not bad, f"layers {bad} cannot be clustered by tfmot (clusterable: Dense, Conv, Embedding or a "
+                   "tfmot ClusterableLayer): leave them out of layers=")
+
+
+def _cluster_counts(model, chosen, per_layer, n_clusters):
+    """``{layer name: clusters}`` for the chosen layers, each trainable and with enough weights."""
+    frozen = [n for n in chosen if not model.get_layer(n).trainable]
+    check(not frozen, f"layers {frozen} of model {model.name!r} are frozen (trainable=False, e.g. the teacher of "
+                      "a Distiller), so clustering could not train their centroids: set model.trainable = True")
+    counts = {}
+    for n in chosen:
+        k = per_layer[n] if per_layer is not None else n_clusters
+        ok = isinstance(k, int) and not isinstance(k, bool) and k >= 2
+        check(ok, f"n_clusters for layer {n!r} must be an integer >= 2, got {k!r}")
+        size = int(model.get_layer(n).get_weights()[0].size)
+        check(k <= size, f"n_clusters={k} for layer {n!r} exceeds its {size} weights: use fewer clusters")
+        counts[n] = k
+    return counts
+
+
 def _experimental():
     # tfmot 0.8.1 does not export experimental.cluster_weights (sparsity-preserving clustering) publicly
     from tensorflow_model_optimization.python.core.clustering.keras.experimental import cluster
@@ -108,7 +120,7 @@ def strip_clustering(model):
     """Remove the clustering wrappers, keeping the clustered weights: do this before export (or QAT).
 
     Example:
-        >>> from tfcompress._keras import keras
+        >>> from tfcompress import keras
         >>> m = keras.Sequential([keras.Input((4,)), keras.layers.Dense(8, name="h"), keras.layers.Dense(1, name="o")])
         >>> [l.name for l in strip_clustering(cluster_weights(m, 4)).layers]
         ['h', 'o']

@@ -10,7 +10,7 @@ parameters are left alone (and say so in the report). Fine-tune afterwards
 (:func:`tfcompress.prune.structured.fine_tune`).
 
 Example:
-    >>> from tfcompress._keras import keras
+    >>> from tfcompress import keras
     >>> x = keras.Input((64,), name="x")
     >>> h = keras.layers.Dense(64, activation="relu", name="h")(x)
     >>> model = keras.Model(x, keras.layers.Dense(1, name="out")(h))
@@ -24,7 +24,7 @@ import pandas as pd
 from .._keras import keras
 from ..errors import check, check_fraction
 from ..models.utils import copy_model
-from .structured import Graph, resolve_layers
+from .graph import Graph, resolve_layers
 
 __all__ = ["factorize", "choose_rank", "truncated_svd"]
 
@@ -104,7 +104,7 @@ def factorize(model, *, energy=None, rank=None, param_budget=None, layers=None, 
     params_before, params_after, energy (kept), rel_error (``‖W − W_r‖_F / ‖W‖_F``) and status.
 
     Example:
-        >>> from tfcompress._keras import keras
+        >>> from tfcompress import keras
         >>> m = keras.Sequential([keras.Input((32,)), keras.layers.Dense(32, name="h"), keras.layers.Dense(1)])
         >>> small, rep = factorize(m, energy=0.5)
         >>> rep.set_index("layer").loc["h", "status"]
@@ -113,6 +113,27 @@ def factorize(model, *, energy=None, rank=None, param_budget=None, layers=None, 
     given = sum(v is not None for v in (energy, rank, param_budget))
     check(given == 1, "pass exactly one of energy=, rank= or param_budget= to factorize")
     graph = Graph(model, what="low-rank factorization")
+    names, explicit = _selected(graph, layers, rank, include_embeddings)
+    rows, weights, new_entries, renames = [], {}, [], {}
+    for name in names:
+        row = _plan(graph, name, rank=rank, explicit=explicit, energy=energy, param_budget=param_budget,
+                    min_saving=min_saving)
+        if row["status"] == "factorized":
+            _rewrite(graph, name, row["rank"], weights, new_entries, renames)
+        rows.append(row)
+    report = pd.DataFrame(rows, columns=_COLUMNS)
+    if not weights:
+        return copy_model(graph.model), report
+    _splice(graph.config["layers"], new_entries, renames)
+    _rename_refs(graph.config, "output_layers", renames)
+    for layer in graph.model.layers:
+        if layer.weights and layer.name not in weights:
+            weights[layer.name] = layer.get_weights()
+    return graph.rebuild(graph.config, weights), report
+
+
+def _selected(graph, layers, rank, include_embeddings):
+    """The candidate layers ``layers`` (or the keys of a rank dict) select, and whether they were listed."""
     candidates = _candidates(graph, include_embeddings)
     if isinstance(rank, dict):
         check(layers is None, "pass either a per-layer rank dict or layers=..., not both")
@@ -123,66 +144,66 @@ def factorize(model, *, energy=None, rank=None, param_budget=None, layers=None, 
     check(not bad, f"layers {bad} are not Dense/Embedding layers: factorize supports {candidates}")
     check(names, f"no Dense/Embedding layer of model {graph.model.name!r} matches {layers!r}; "
                  f"candidates are {candidates}")
+    return names, explicit
 
-    config, weights, rows = graph.config, {}, []
-    new_entries = []
-    renames = {}
-    for name in names:
-        layer = graph.layer(name)
-        is_emb = isinstance(layer, keras.layers.Embedding)
-        matrix = layer.get_weights()[0]
-        bias = layer.get_weights()[1:] if not is_emb else []
-        shape = tuple(matrix.shape)
-        row = {"layer": name, "kind": type(layer).__name__, "shape": shape}
-        if len(graph.inbound[name]) != 1:
-            rows.append({**row, "status": "skipped: shared layer"})
-            continue
-        if (isinstance(rank, (int, np.integer)) and not isinstance(rank, bool) and not explicit
-                and rank > min(shape)):
-            rows.append({**row, "status": f"skipped: rank {rank} exceeds the smaller side {min(shape)}"})
-            continue
-        s = np.linalg.svd(matrix.astype(np.float64), compute_uv=False)
-        r = choose_rank(s, shape, energy=energy, rank=rank.get(name) if isinstance(rank, dict) else rank,
-                        param_budget=param_budget, name=f"layer {name!r}")
-        before = int(matrix.size + sum(b.size for b in bias))
-        after = int(r * (shape[0] + shape[1]) + sum(b.size for b in bias))
-        s2 = np.square(s)
-        kept = float(s2[:r].sum() / s2.sum()) if s2.sum() else 1.0
-        rel = float(np.sqrt(max(0.0, s2[r:].sum()) / s2.sum())) if s2.sum() else 0.0
-        row.update(rank=r, params_before=before, energy=kept, rel_error=rel)
-        if after >= before * (1.0 - float(min_saving)):
-            rows.append({**row, "params_after": before, "status": f"skipped: rank {r} saves no parameters"})
-            continue
-        a, b = truncated_svd(matrix, r)
-        entry = graph.entries[name]
-        cfg = entry["config"]
-        if is_emb:
-            extra = f"{name}_v"
-            cfg["output_dim"] = r
-            for key in ("embeddings_regularizer", "embeddings_constraint", "activity_regularizer"):
-                cfg[key] = None
-            new_entries.append((name, _dense_entry(extra, shape[1], [[[name, 0, 0, {}]]], layer.dtype), "after"))
-            renames[name] = extra
-            weights[name] = [a]
-            weights[extra] = [b]
-        else:
-            extra = f"{name}_u"
-            new_entries.append((name, _dense_entry(extra, r, entry["inbound_nodes"], layer.dtype), "before"))
-            entry["inbound_nodes"] = [[[extra, 0, 0, {}]]]
-            weights[extra] = [a]
-            weights[name] = [b] + bias
-        check(extra not in graph.entries, f"model {graph.model.name!r} already has a layer named {extra!r}: "
-                                          "rename it before factorizing")
-        rows.append({**row, "params_after": after, "status": "factorized"})
 
-    if not weights:
-        report = pd.DataFrame(rows, columns=_COLUMNS)
-        return copy_model(graph.model), report
-    layer_list = config["layers"]
+def _plan(graph, name, *, rank, explicit, energy, param_budget, min_saving):
+    """The report row of one candidate layer: its rank, parameters and errors, and a status that is
+    ``factorized`` when the rank-``r`` pair saves enough parameters (else why it is skipped)."""
+    layer = graph.layer(name)
+    matrix = layer.get_weights()[0]
+    bias = [] if isinstance(layer, keras.layers.Embedding) else layer.get_weights()[1:]
+    shape = tuple(matrix.shape)
+    row = {"layer": name, "kind": type(layer).__name__, "shape": shape}
+    if len(graph.inbound[name]) != 1:
+        return {**row, "status": "skipped: shared layer"}
+    if (isinstance(rank, (int, np.integer)) and not isinstance(rank, bool) and not explicit
+            and rank > min(shape)):
+        return {**row, "status": f"skipped: rank {rank} exceeds the smaller side {min(shape)}"}
+    s = np.linalg.svd(matrix.astype(np.float64), compute_uv=False)
+    r = choose_rank(s, shape, energy=energy, rank=rank.get(name) if isinstance(rank, dict) else rank,
+                    param_budget=param_budget, name=f"layer {name!r}")
+    before = int(matrix.size + sum(b.size for b in bias))
+    after = int(r * (shape[0] + shape[1]) + sum(b.size for b in bias))
+    s2 = np.square(s)
+    kept = float(s2[:r].sum() / s2.sum()) if s2.sum() else 1.0
+    rel = float(np.sqrt(max(0.0, s2[r:].sum()) / s2.sum())) if s2.sum() else 0.0
+    row.update(rank=r, params_before=before, energy=kept, rel_error=rel)
+    if after >= before * (1.0 - float(min_saving)):
+        return {**row, "params_after": before, "status": f"skipped: rank {r} saves no parameters"}
+    return {**row, "params_after": after, "status": "factorized"}
+
+
+def _rewrite(graph, name, r, weights, new_entries, renames):
+    """Edit the config of layer ``name`` for its rank-``r`` pair and record the new layer, its anchor and
+    the factor weights (an Embedding's consumers are renamed to read from its new ``_v`` Dense)."""
+    layer = graph.layer(name)
+    matrix = layer.get_weights()[0]
+    a, b = truncated_svd(matrix, r)
+    entry = graph.entries[name]
+    if isinstance(layer, keras.layers.Embedding):
+        extra = f"{name}_v"
+        entry["config"]["output_dim"] = r
+        for key in ("embeddings_regularizer", "embeddings_constraint", "activity_regularizer"):
+            entry["config"][key] = None
+        new_entries.append((name, _dense_entry(extra, matrix.shape[1], [[[name, 0, 0, {}]]], layer.dtype), "after"))
+        renames[name] = extra
+        weights[name], weights[extra] = [a], [b]
+    else:
+        extra = f"{name}_u"
+        new_entries.append((name, _dense_entry(extra, r, entry["inbound_nodes"], layer.dtype), "before"))
+        entry["inbound_nodes"] = [[[extra, 0, 0, {}]]]
+        weights[extra], weights[name] = [a], [b] + layer.get_weights()[1:]
+    check(extra not in graph.entries, f"model {graph.model.name!r} already has a layer named {extra!r}: "
+                                      "rename it before factorizing")
+
+
+def _splice(layer_list, new_entries, renames):
+    """Insert the new factor layers beside their anchors; consumers of a factorized embedding read from its
+    new Dense."""
     for anchor, new_entry, where in new_entries:
         i = next(k for k, e in enumerate(layer_list) if e["name"] == anchor)
         layer_list.insert(i if where == "before" else i + 1, new_entry)
-    # consumers of a factorized embedding read from its new Dense
     added = set(renames.values())
     for e in layer_list:
         if e["name"] in added:
@@ -191,12 +212,6 @@ def factorize(model, *, energy=None, rank=None, param_budget=None, layers=None, 
             for ref in node:
                 if isinstance(ref, list) and ref and ref[0] in renames:
                     ref[0] = renames[ref[0]]
-    _rename_refs(config, "output_layers", renames)
-    for layer in graph.model.layers:
-        if layer.weights and layer.name not in weights:
-            weights[layer.name] = layer.get_weights()
-    new = graph.rebuild(config, weights)
-    return new, pd.DataFrame(rows, columns=_COLUMNS)
 
 
 def _dense_entry(name, units, inbound_nodes, dtype):

@@ -13,7 +13,7 @@ feeding a model output or another layer (e.g. :class:`~tfcompress.models.Cross`,
 touched. Fine-tune afterwards with :func:`fine_tune`, optionally distilling from the unpruned model.
 
 Example:
-    >>> from tfcompress._keras import keras
+    >>> from tfcompress import keras
     >>> x = keras.Input((8,), name="x")
     >>> h = keras.layers.Dense(32, activation="relu", name="h")(x)
     >>> model = keras.Model(x, keras.layers.Dense(1, name="out")(h))
@@ -21,17 +21,14 @@ Example:
     >>> small.get_layer("h").units, small.get_layer("out").kernel.shape.as_list()
     (16, [16, 1])
 """
-import re
-
 import numpy as np
 import pandas as pd
 
 from .._keras import keras, tf
 from ..errors import TFCompressError, check, check_fraction
-from ..models.layers import custom_objects
-from ..models.utils import check_functional
+from .graph import Graph, resolve_layers
 
-__all__ = ["prune_units", "unit_importance", "shrinkable_layers", "fine_tune"]
+__all__ = ["prune_units", "prune_to_share", "unit_importance", "shrinkable_layers", "fine_tune"]
 
 IMPORTANCE = ("l1", "l2", "taylor")
 
@@ -40,90 +37,6 @@ _PASS = (keras.layers.Dropout, keras.layers.Activation, keras.layers.ReLU, keras
          keras.layers.ELU, keras.layers.BatchNormalization, keras.layers.MaxPooling2D,
          keras.layers.AveragePooling2D, keras.layers.GlobalAveragePooling2D, keras.layers.GlobalMaxPooling2D,
          keras.layers.Flatten, keras.layers.Concatenate)
-
-
-# ---------------------------------------------------------------------------------------------------
-# The model graph, read from the functional config (shared by structured pruning and low-rank rewrites)
-
-
-class Graph:
-    """The functional config of ``model`` plus who feeds whom, by layer name (first inbound node only)."""
-
-    def __init__(self, model, what="tfcompress"):
-        check_functional(model, what=what)
-        check(model.built and model.inputs is not None,
-              f"model {model.name!r} is not built: give it a keras.Input or call it on data first")
-        if isinstance(model, keras.Sequential):
-            model = keras.Model(model.inputs, model.outputs, name=model.name)
-        self.model = model
-        self.config = model.get_config()
-        self.entries = {e["name"]: e for e in self.config["layers"]}
-        self.inbound = {name: [[ref[0] for ref in node if isinstance(ref, (list, tuple)) and ref
-                                and isinstance(ref[0], str)] for node in e["inbound_nodes"]]
-                        for name, e in self.entries.items()}
-        self.consumers = {name: [] for name in self.entries}
-        for name, nodes in self.inbound.items():
-            for node in nodes:
-                for src in node:
-                    if name not in self.consumers[src]:
-                        self.consumers[src].append(name)
-        self.outputs = {ref[0] for ref in _flat_refs(self.config["output_layers"])}
-
-    def layer(self, name):
-        return self.model.get_layer(name)
-
-    def order(self):
-        """Layer names in topological order."""
-        done, order, pending = set(), [], list(self.entries)
-        while pending:
-            progressed = False
-            for name in list(pending):
-                if all(src in done for node in self.inbound[name] for src in node):
-                    done.add(name)
-                    order.append(name)
-                    pending.remove(name)
-                    progressed = True
-            check(progressed, f"cannot order the layers of model {self.model.name!r} (a cycle?)")
-        return order
-
-    def rebuild(self, config, weights):
-        """A new functional model from ``config`` with ``weights`` (name -> list of arrays) set."""
-        config = dict(config)
-        for e in config["layers"]:
-            e.pop("build_config", None)
-        try:
-            with keras.utils.custom_object_scope(custom_objects()):
-                new = keras.Model.from_config(config)
-        except (ValueError, TypeError) as e:
-            raise TFCompressError(f"could not rebuild model {self.model.name!r} after the rewrite: "
-                                  f"{str(e).strip().splitlines()[0]}") from e
-        for name, values in weights.items():
-            new.get_layer(name).set_weights(values)
-        return new
-
-
-def _flat_refs(refs):
-    if isinstance(refs, dict):
-        refs = list(refs.values())
-    if refs and isinstance(refs[0], str):
-        return [refs]
-    return [r for r in refs if isinstance(r, (list, tuple)) and r and isinstance(r[0], str)]
-
-
-def resolve_layers(model, layers, candidates, what):
-    """Names among ``candidates`` selected by ``layers`` (None = all, a regex, a list of names, or a
-    predicate). A listed name that is not in the model raises an error listing the candidates."""
-    names = [l.name for l in model.layers]
-    if layers is None:
-        return list(candidates), False
-    if isinstance(layers, str):
-        return [n for n in candidates if re.search(layers, n)], False
-    if callable(layers):
-        return [n for n in candidates if layers(model.get_layer(n))], False
-    layers = list(layers)
-    unknown = [n for n in layers if n not in names]
-    check(not unknown, f"no layer named {unknown} in model {model.name!r}; {what} candidates are {list(candidates)}")
-    return [n for n in layers], True
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -183,7 +96,7 @@ def shrinkable_layers(model):
     remove its units, else why not.
 
     Example:
-        >>> from tfcompress._keras import keras
+        >>> from tfcompress import keras
         >>> m = keras.Sequential([keras.Input((4,)), keras.layers.Dense(8, name="h"), keras.layers.Dense(1, name="o")])
         >>> shrinkable_layers(m)
         {'h': None, 'o': 'it is a model output'}
@@ -240,7 +153,7 @@ def unit_importance(model, layers=None, *, importance="l1", data=None, loss=None
     ``batches`` labelled batches of ``data`` (first-order estimate of the loss change if the unit is removed).
 
     Example:
-        >>> from tfcompress._keras import keras
+        >>> from tfcompress import keras
         >>> m = keras.Sequential([keras.Input((2,)), keras.layers.Dense(3, name="h", kernel_initializer="ones")])
         >>> unit_importance(m, ["h"])["h"].tolist()
         [2.0, 2.0, 2.0]
@@ -342,7 +255,7 @@ def prune_units(model, fraction=0.5, *, layers=None, importance="l1", data=None,
     params_before, params_after, status).
 
     Example:
-        >>> from tfcompress._keras import keras
+        >>> from tfcompress import keras
         >>> m = keras.Sequential([keras.Input((4,)), keras.layers.Dense(10, name="h"), keras.layers.Dense(1)])
         >>> small, report = prune_units(m, {"h": 0.3})
         >>> int(report.set_index("layer").loc["h", "units_after"])
@@ -353,14 +266,55 @@ def prune_units(model, fraction=0.5, *, layers=None, importance="l1", data=None,
     chosen, skipped = _fractions(graph, fraction, layers)
     scores = unit_importance(graph.model, list(chosen), importance=importance, data=data, loss=loss,
                              batches=batches)
+    keep = _kept_units(scores, chosen)
+    new = _shrink(graph, keep)
+    return new, _units_report(graph, new, keep, skipped)
+
+
+def prune_to_share(model, share, *, importance="l1", steps=12):
+    """Width-prune ``model`` (:func:`prune_units`, every shrinkable layer by the same fraction) to at most
+    ``share`` of its parameters: the smallest fraction that gets there, found by bisection. Returns
+    ``(smaller_model, report)``; a clear error when even one unit per layer keeps too many parameters.
+
+    Example:
+        >>> from tfcompress import keras
+        >>> m = keras.Sequential([keras.Input((8,)), keras.layers.Dense(64), keras.layers.Dense(1)])
+        >>> small, _ = prune_to_share(m, 0.25)
+        >>> small.count_params() <= 0.25 * m.count_params()
+        True
+    """
+    check(isinstance(share, (int, float)) and 0 < share < 1, f"share = {share!r} must be in (0, 1)")
+    target = share * model.count_params()
+    lo, hi = 0.0, 0.999
+    best = prune_units(model, hi, importance=importance)
+    if best[0].count_params() > target:
+        raise TFCompressError(f"width pruning cannot bring model {model.name!r} to {share:.0%} of its "
+                              f"{model.count_params():,} parameters (one unit per layer keeps "
+                              f"{best[0].count_params():,}): most of them are in layers it cannot shrink "
+                              "(embeddings, outputs); use a larger share or the default student")
+    for _ in range(int(steps)):
+        mid = (lo + hi) / 2
+        candidate = prune_units(model, mid, importance=importance)
+        if candidate[0].count_params() <= target:
+            hi, best = mid, candidate
+        else:
+            lo = mid
+    return best
+
+
+def _kept_units(scores, chosen):
+    """``{layer name: sorted indices of the units kept}``: the most important ``1 - fraction`` (at least one)."""
     keep = {}
     for n, f in chosen.items():
         units = scores[n].shape[0]
         n_keep = max(1, units - int(round(units * f)))
         order = np.argsort(-np.asarray(scores[n]), kind="stable")
         keep[n] = np.sort(order[:n_keep])
+    return keep
 
-    config = graph.config
+
+def _shrink(graph, keep):
+    """The model rebuilt with only the ``keep`` units, every consumer's input rows/channels cut to match."""
     out_maps, weights = {}, {}
     for name in graph.order():
         layer = graph.layer(name)
@@ -373,8 +327,11 @@ def prune_units(model, fraction=0.5, *, layers=None, importance="l1", data=None,
         if name in keep:
             key = "units" if isinstance(layer, keras.layers.Dense) else "filters"
             graph.entries[name]["config"][key] = int(len(keep[name]))
-    new = graph.rebuild(config, weights)
+    return graph.rebuild(graph.config, weights)
 
+
+def _units_report(graph, new, keep, skipped):
+    """One row per Dense/Conv2D layer: units and parameters before and after, and what happened to it."""
     rows = []
     for name in graph.order():
         layer = graph.layer(name)
@@ -388,14 +345,15 @@ def prune_units(model, fraction=0.5, *, layers=None, importance="l1", data=None,
         rows.append({"layer": name, "units_before": int(before), "units_after": int(after),
                      "params_before": int(layer.count_params()), "params_after": int(new_layer.count_params()),
                      "status": status})
-    return new, pd.DataFrame(rows, columns=["layer", "units_before", "units_after", "params_before",
-                                            "params_after", "status"])
+    return pd.DataFrame(rows, columns=["layer", "units_before", "units_after", "params_before",
+                                       "params_after", "status"])
 
 
 def fine_tune(model, data, *, teacher=None, epochs=1, optimizer="adam", loss=None, alpha=0.5,
-              temperature=2.0, task="binary", metrics=None, **fit_kwargs):
+              temperature=2.0, objective=None, metrics=None, task=None, **fit_kwargs):
     """Fine-tune a pruned or factorized ``model`` on ``data`` in place; with ``teacher`` (e.g. the
-    unpruned model) through :class:`tfcompress.distill.Distiller`. Returns the ``fit`` history.
+    unpruned model) through :class:`tfcompress.distill.Distiller` for the model's ``objective`` (default
+    ``binary``; ``task=`` is its deprecated alias). Returns the ``fit`` history.
 
     Without a teacher, ``loss`` defaults to binary cross-entropy on logits.
 
@@ -407,7 +365,8 @@ def fine_tune(model, data, *, teacher=None, epochs=1, optimizer="adam", loss=Non
 
         was_trainable = teacher.trainable  # the Distiller freezes its teacher; give it back as it was
         try:
-            distiller = Distiller(model, teacher, alpha=alpha, temperature=temperature, task=task)
+            distiller = Distiller(model, teacher, alpha=alpha, temperature=temperature, objective=objective,
+                                  task=task)
             distiller.compile(optimizer=optimizer, metrics=metrics or [])
             return distiller.fit(data, epochs=epochs, verbose=fit_kwargs.pop("verbose", 0), **fit_kwargs)
         finally:

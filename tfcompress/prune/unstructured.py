@@ -4,17 +4,17 @@ tfmot's ``PolynomialDecay`` prunes every ``frequency`` steps (default 100), so a
 steps is never pruned. :func:`polynomial_schedule` derives the frequency from the step count.
 :func:`prune_low_magnitude` wraps the prunable layers (``Dense``, convolutions and any tfmot
 ``PrunableLayer`` such as :class:`~tfcompress.models.Cross`), skipping the output layer and embeddings
-unless asked; train with :func:`pruning_callbacks`, then :func:`strip` before export.
+unless asked; train with :func:`pruning_callbacks`, then :func:`strip_pruning` before export.
 
 Example:
-    >>> from tfcompress._keras import keras
+    >>> from tfcompress import keras
     >>> import numpy as np
     >>> m = keras.Sequential([keras.Input((8,)), keras.layers.Dense(16, name="h"), keras.layers.Dense(1)])
     >>> p = prune_low_magnitude(m, target_sparsity=0.5, total_steps=10)
     >>> p.compile("adam", "mse")
     >>> _ = p.fit(np.ones((40, 8)), np.ones((40, 1)), batch_size=4, epochs=1, verbose=0,
     ...           callbacks=pruning_callbacks())
-    >>> round(layer_sparsity(strip(p))["h"], 2)
+    >>> round(layer_sparsity(strip_pruning(p))["h"], 2)
     0.5
 """
 import re
@@ -24,6 +24,7 @@ import numpy as np
 from .._keras import keras, tfmot
 from ..errors import TFCompressError, check, check_fraction
 from ..models.utils import check_functional, copy_model
+from .sparsity import layer_sparsity  # noqa: F401  (its old home here)
 
 _sparsity = tfmot.sparsity.keras
 
@@ -165,17 +166,17 @@ def prune_m_by_n(model, m=2, n=4, total_steps=None, *, layers=None, skip_output=
     """A copy of ``model`` pruned to m-by-n structured sparsity (2:4 by default): in every group of ``n``
     consecutive weights along the input axis of each output unit (TFLite's layout: Dense ``(out, in)``,
     Conv ``(out, h, w, in)``) at least ``m`` weights are zero. Train with :func:`pruning_callbacks`, then
-    :func:`strip`; check with :func:`tfcompress.prune.report.is_m_by_n`.
+    :func:`strip_pruning`; check with :func:`tfcompress.prune.is_m_by_n`.
 
     Example:
         >>> import numpy as np
-        >>> from tfcompress._keras import keras
-        >>> from tfcompress.prune.report import is_m_by_n
+        >>> from tfcompress import keras
+        >>> from tfcompress.prune import is_m_by_n
         >>> mdl = keras.Sequential([keras.Input((8,)), keras.layers.Dense(4, name="h"), keras.layers.Dense(1)])
         >>> p = prune_m_by_n(mdl, total_steps=4)
         >>> p.compile("adam", "mse")
         >>> _ = p.fit(np.ones((16, 8)), np.ones((16, 1)), batch_size=4, verbose=0, callbacks=pruning_callbacks())
-        >>> is_m_by_n(strip(p).get_layer("h").kernel.numpy(), 2, 4)
+        >>> is_m_by_n(strip_pruning(p).get_layer("h").kernel.numpy(), 2, 4)
         True
     """
     m, n = check_m_by_n((m, n))
@@ -216,21 +217,29 @@ def pruning_callbacks(log_dir=None):
     return cbs
 
 
-def strip(model):
-    """Remove the pruning wrappers, keeping the pruned (zeroed) weights: do this before export."""
+def strip_pruning(model):
+    """Remove the pruning wrappers, keeping the pruned (zeroed) weights: do this before export (tfmot's
+    name; :func:`strip` is an alias).
+
+    Example:
+        >>> from tfcompress import keras
+        >>> m = keras.Sequential([keras.Input((4,)), keras.layers.Dense(8, name="h"), keras.layers.Dense(1, name="o")])
+        >>> [l.name for l in strip_pruning(prune_low_magnitude(m, 0.5, total_steps=10)).layers]
+        ['h', 'o']
+    """
     return _sparsity.strip_pruning(model)
 
 
-def layer_sparsity(model):
-    """Fraction of exact zeros in each kernel-bearing layer's kernel, by layer name."""
-    out = {}
-    for layer in model.layers:
-        inner = getattr(layer, "layer", layer)
-        kernel = getattr(inner, "kernel", None)
-        if kernel is not None and hasattr(kernel, "numpy"):
-            k = kernel.numpy()
-            out[layer.name] = float(np.mean(k == 0))
-    return out
+def strip(model):
+    """Alias of :func:`strip_pruning` (its name before tfcompress took tfmot's), kept for existing code.
+
+    Example:
+        >>> from tfcompress import keras
+        >>> m = keras.Sequential([keras.Input((4,)), keras.layers.Dense(8, name="h"), keras.layers.Dense(1, name="o")])
+        >>> [l.name for l in strip(prune_low_magnitude(m, 0.5, total_steps=10)).layers]
+        ['h', 'o']
+    """
+    return strip_pruning(model)
 
 
 def _keras_history(tensors):

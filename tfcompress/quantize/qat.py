@@ -1,8 +1,8 @@
 """Quantization-aware training (QAT) on tfmot, including the collaborative-optimization schemes.
 
 :func:`quantize_aware` annotates every layer tfmot can quantize (plus the model zoo's custom layers
-through their ``QuantizeConfig``: :class:`~tfcompress.models.Cross`, ``Embedding``), leaves the rest in
-float and says which and why (:func:`float_layers`), and applies one of tfmot's schemes:
+through the configs of :mod:`tfcompress.quantize.configs`, e.g. :class:`~tfcompress.models.Cross`), leaves
+the rest in float and says which and why (:func:`float_layers`), and applies one of tfmot's schemes:
 
 ==========================  ==============================================================
 ``preserve=None``           plain 8-bit QAT (``Default8BitQuantizeScheme``)
@@ -12,7 +12,7 @@ float and says which and why (:func:`float_layers`), and applies one of tfmot's 
 ==========================  ==============================================================
 
 Example:
-    >>> from tfcompress._keras import keras
+    >>> from tfcompress import keras
     >>> m = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, name="h"), keras.layers.Dense(1)])
     >>> q = quantize_aware(m)
     >>> type(q.get_layer("quant_h")).__name__
@@ -22,10 +22,9 @@ import re
 
 from .._keras import keras, tfmot
 from ..errors import TFCompressError
-from ..models.layers import (Cross, CrossQuantizeConfig, DensePrunePreserveQuantizeConfig, KernelQuantizeConfig,
-                             custom_objects)
+from ..models.registry import custom_objects
 from ..models.utils import copy_model
-from . import configs as _configs
+from .configs import config_for, float_reason
 
 _q = tfmot.quantization.keras
 PRESERVE = (None, "sparsity", "clusters", "both")
@@ -40,39 +39,6 @@ def _scheme(preserve):
     if preserve == "clusters":
         return combine.Default8BitClusterPreserveQuantizeScheme(preserve_sparsity=False)
     return combine.Default8BitClusterPreserveQuantizeScheme(preserve_sparsity=True)
-
-
-def _cluster_preserve_quantizer(preserve_sparsity, conv):
-    from tensorflow_model_optimization.python.core.quantization.keras.collab_opts.cluster_preserve import (
-        cluster_preserve_quantize_registry as cpr,
-    )
-    cls = cpr.ClusterPreserveDefault8BitConvWeightsQuantizer if conv else cpr.ClusterPreserveDefault8BitWeightsQuantizer
-    return cls(preserve_sparsity)
-
-
-@keras.utils.register_keras_serializable(package="tfcompress")
-class ClusterPreserveQuantizeConfig(KernelQuantizeConfig):
-    """QAT config for a clustered ``Dense`` / ``Conv2D`` that keeps the number of unique weights (CQAT) and,
-    with ``preserve_sparsity=True``, the zeros (PCQAT).
-
-    tfmot 0.8.1's cluster-preserving registry hands ONE weight quantizer to every layer; a layer without zeros
-    switches its ``preserve_sparsity`` off for all of them, so the pruned zeros of the other layers are lost in
-    fine-tuning. This config gives each layer its own quantizer.
-
-    Example:
-        >>> ClusterPreserveQuantizeConfig(preserve_sparsity=True).get_config()
-        {'preserve_sparsity': True, 'conv': False}
-    """
-
-    def __init__(self, preserve_sparsity=False, conv=False):
-        self.preserve_sparsity = bool(preserve_sparsity)
-        self.conv = bool(conv)
-
-    def kernel_quantizer(self):
-        return _cluster_preserve_quantizer(self.preserve_sparsity, self.conv)
-
-    def get_config(self):
-        return {"preserve_sparsity": self.preserve_sparsity, "conv": self.conv}
 
 
 def _registry():
@@ -94,15 +60,10 @@ def layer_plan(model, layers=None, *, preserve=None):
                                       else layer.name in layers)
         if not selected:
             plan.append((layer.name, "float", "not selected"))
-        elif isinstance(layer, Cross):
-            plan.append((layer.name, "custom", "CrossQuantizeConfig"))
-        elif isinstance(layer, keras.layers.Embedding):
-            plan.append((layer.name, "float", "Embedding: tfmot would fake-quantize its int32 id input; "
-                                              "the int8 converter quantizes the table at export"))
-        elif _configs.config_for(layer) is not None:
-            plan.append((layer.name, "custom", type(_configs.config_for(layer)).__name__))
-        elif _configs.float_reason(layer):
-            plan.append((layer.name, "float", _configs.float_reason(layer)))
+        elif config_for(layer) is not None:
+            plan.append((layer.name, "custom", type(config_for(layer)).__name__))
+        elif float_reason(layer):
+            plan.append((layer.name, "float", float_reason(layer)))
         elif registry.supports(layer):
             plan.append((layer.name, "quantize", "tfmot default 8-bit"))
         elif isinstance(layer, keras.layers.BatchNormalization):
@@ -128,29 +89,15 @@ def quantize_aware(model, *, preserve=None, layers=None):
         if unknown:
             raise TFCompressError(f"no layer named {unknown} in model {model.name!r}; layers are {names}")
     actions = {name: (action, why) for name, action, why in layer_plan(model, layers)}
-    keep_zeros = preserve in ("sparsity", "both")
 
     def annotate(layer):
-        action = actions.get(layer.name, ("float", ""))[0]
-        if action == "quantize":
-            # tfmot 0.8.1's PQAT scheme handed the second of two stacked Dense layers a plain weight
-            # quantizer (its zeros were lost in fine-tuning), so Dense gets an explicit config.
-            if keep_zeros and preserve == "sparsity" and type(layer) is keras.layers.Dense:
-                return _q.quantize_annotate_layer(layer, quantize_config=DensePrunePreserveQuantizeConfig())
-            # the same for the cluster-preserving schemes: one weight quantizer per layer
-            if preserve in ("clusters", "both") and type(layer) in (keras.layers.Dense, keras.layers.Conv2D):
-                config = ClusterPreserveQuantizeConfig(preserve_sparsity=keep_zeros,
-                                                       conv=type(layer) is keras.layers.Conv2D)
-                return _q.quantize_annotate_layer(layer, quantize_config=config)
-            return _q.quantize_annotate_layer(layer)
-        if action == "custom":
-            config = _configs.config_for(layer) or CrossQuantizeConfig(preserve_sparsity=keep_zeros)
-            return _q.quantize_annotate_layer(layer, quantize_config=config)
-        return layer
+        if actions.get(layer.name, ("float", ""))[0] == "float":
+            return layer
+        config = config_for(layer, preserve)  # None: tfmot's own 8-bit config
+        return _q.quantize_annotate_layer(layer, quantize_config=config)
 
     base = copy_model(model)
-    with _q.quantize_scope({**custom_objects(), **_configs.custom_objects(),
-                            "ClusterPreserveQuantizeConfig": ClusterPreserveQuantizeConfig}):
+    with _q.quantize_scope(custom_objects()):
         annotated = keras.models.clone_model(base, clone_function=annotate)
         try:
             return _q.quantize_apply(annotated, scheme=_scheme(preserve))

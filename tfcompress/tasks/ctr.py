@@ -1,9 +1,11 @@
-"""The CTR ranking task: the built-in synthetic shop, or user-item interactions (MovieLens, any CSV).
+"""The CTR ranking task: the built-in synthetic shop, or user-item interactions (MovieLens, any table).
 
 ``--data`` selects the events: none → the built-in shop (``--events`` impressions); ``movielens`` → GroupLens
 ml-latest-small from the shared data folder (``click`` = rating >= 4); a path → a MovieLens zip, folder or
-``ratings.csv``, or any interactions CSV with user, item and time columns (see :func:`load_interactions`).
-Interactions are split by time (80/10/10) like the shop.
+``ratings.csv``, or any interactions table (CSV, TSV, Parquet) with user and item columns and optionally a
+time and a label or rating column (roles: :func:`interaction_roles`; reading: :func:`tfcompress.data.read_table`).
+Interactions with a time column are split by time (80/10/10) like the shop; without one, by user (each
+user's last row in the file is test); ``--split`` chooses.
 
 Example:
     >>> task = CTRTask()
@@ -11,6 +13,7 @@ Example:
     20000
 """
 import os
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -18,8 +21,9 @@ from ..data import frame_to_inputs, make_ecommerce, sample_inputs, to_dataset
 from ..errors import TFCompressError
 from ..models import ctr_student, ctr_teacher
 from .base import Task, TaskData
+from .splits import interactions_split, split_interactions, split_words
 
-#: column names tried, in order, for an interactions CSV that is not MovieLens
+#: column names tried, in order, for a role the config does not name (then the roles Schema.infer assumes)
 INTERACTION_COLUMNS = {
     "user": ("user_id", "userId", "user", "customer_id", "visitor_id"),
     "item": ("item_id", "movieId", "item", "product_id", "itemid"),
@@ -29,59 +33,177 @@ INTERACTION_COLUMNS = {
 }
 
 DATA_HELP = ("pass --data movielens (the shared data folder), a MovieLens zip/folder/ratings.csv, or an "
-             "interactions CSV with user, item and time columns (e.g. user_id,item_id,timestamp[,click|rating])")
-
+             "interactions table (CSV, TSV, Parquet) with user and item columns and optionally time and a "
+             "label or rating (e.g. user_id,item_id[,timestamp][,click|rating])")
+ROLE_FLAGS = "name them with --user COLUMN --item COLUMN (and --time / --label when the file has them)"
 
 MOVIELENS_NAMES = ("movielens", "movielens-small", "movielens_small", "ml-latest-small")
+_MOVIELENS_COLUMNS = {"userId", "movieId", "rating", "timestamp"}
 
 
-def check_interactions_data(data):
+def check_interactions_data(data, config=None):
     """Raise the one-line error :func:`load_interactions` would, before any folder is made or model trained
-    (a path that does not exist; ``movielens`` when the shared data folder lacks it).
+    (a path that does not exist; ``movielens`` when the shared data folder lacks it; a table that cannot be
+    read, lacks a user or item column, or has a bad label). ``config`` gives the column roles and reading
+    options (``user``, ``item``, ``time``, ``label``, ``label_threshold``, ``sep``, ``header``, ``split``).
 
     Example:
         >>> check_interactions_data(None)
     """
-    if data is None:
-        return
-    from ..data import find_dataset, missing_data_message
+    if data is not None:
+        _load_log(data, config)
 
+
+def _load_log(data, config):
+    """``(events, spec, source)`` of ``data`` (``None`` for the built-in shop)."""
+    from ..data import find_dataset, load_movielens, missing_data_message
+
+    import pandas as pd
+
+    if data is None:
+        return None
+    if isinstance(data, pd.DataFrame):
+        return _generic_log(data, data, config)
     key = str(data).strip()
+    threshold = getattr(config, "label_threshold", None)
     if key.lower() in MOVIELENS_NAMES:
         if find_dataset("movielens-small") is None:
             raise TFCompressError(f"--data {key}: {missing_data_message('movielens-small')}")
-    elif not os.path.exists(os.path.expanduser(key)):
+        d = load_movielens(None, use_tfds=False, positive_threshold=threshold or 4.0)
+        return d.events, d.spec, f"MovieLens-small ratings (click = rating >= {threshold or 4:g}), shared data folder"
+    path = os.path.expanduser(key)
+    if not os.path.exists(path):
         raise TFCompressError(f"--data {key!r} does not exist and is not 'movielens': {DATA_HELP}")
-    else:
-        _csv_columns(key)
+    frame = None if os.path.isdir(path) or path.endswith(".zip") else _read_log(path, config)
+    if frame is None or _MOVIELENS_COLUMNS <= set(frame.columns):
+        d = load_movielens(path, use_tfds=False, positive_threshold=threshold or 4.0)
+        return d.events, d.spec, f"MovieLens ratings from {key} (click = rating >= {threshold or 4:g})"
+    return _generic_log(frame, key, config)
 
 
-def _csv_columns(key):
-    """For a CSV ``--data``: ``None`` if it is MovieLens ratings, else ``{role: column}`` (user, item, time,
-    label, rating); a one-line error when it is unreadable or lacks user/item/time. Folders and zips: None."""
+def _read_log(path, config):
+    from ..data import read_table
+
+    header = getattr(config, "header", None)
+    return read_table(path, sep=getattr(config, "sep", None), header="infer" if header is None else header)
+
+
+def _generic_log(frame, data, config):
+    """``(events, spec, source)`` of any interactions table (``data``: its path, or the DataFrame)."""
+    from ..data import interactions_from_frame
+
+    roles = interaction_roles(frame, config)
+    missing = [r for r in ("user", "item") if roles[r] is None]
+    if missing:
+        raise TFCompressError(f"--data {data_name(data)} has no {'/'.join(missing)} column (it has "
+                              f"{list(frame.columns)}): {ROLE_FLAGS}")
+    threshold, why = None, ""
+    if roles["rating"]:
+        threshold, why = rating_threshold(frame[roles["rating"]], getattr(config, "label_threshold", None))
+    d = interactions_from_frame(frame, user=roles["user"], item=roles["item"], time=roles["time"],
+                                label=roles["label"], rating=roles["rating"], threshold=threshold or 4.0)
+    how = (f"label {roles['label']!r}" if roles["label"] else
+           f"click = {roles['rating']} >= {threshold:g}{why}" if roles["rating"] else "every row a positive")
+    used = {v for v in roles.values() if v}
+    ignored = [str(c) for c in frame.columns if c not in used]
+    if ignored:
+        how += f"; column{'s' if len(ignored) > 1 else ''} {', '.join(ignored)} ignored in this pass"
+    return d.events, d.spec, f"interactions from {data_name(data, quote=False)} ({how})"
+
+
+def interaction_roles(frame, config=None):
+    """``{role: column or None}`` (``user``, ``item``, ``time``, ``label``, ``rating``) of an interactions
+    table, by one rule: the config's ``user``/``item``/``time``/``label`` when set, else the first name of
+    :data:`INTERACTION_COLUMNS` the table has, else the role :meth:`tfcompress.data.Schema.infer` assumes.
+    A label column that holds numbers other than 0/1 is a rating (``click = rating >= threshold``).
+
+    Example:
+        >>> import pandas as pd
+        >>> interaction_roles(pd.DataFrame({"user_id": [1, 1, 2], "book_id": [3, 4, 3], "rating": [5, 1, 2]}))
+        {'user': 'user_id', 'item': 'book_id', 'time': None, 'label': None, 'rating': 'rating'}
+    """
+    roles = {r: getattr(config, r, None) for r in ("user", "item", "time", "label")}
+    bad = [f"--{r} {c!r}" for r, c in roles.items() if c is not None and c not in frame.columns]
+    if bad:
+        raise TFCompressError(f"{', '.join(bad)}: no such column; the table has {list(frame.columns)}")
+    for role in ("user", "item", "time", "label"):
+        roles[role] = roles[role] or next((c for c in INTERACTION_COLUMNS[role] if c in frame.columns), None)
+    roles["rating"] = None
+    if roles["label"] is None:
+        roles["rating"] = next((c for c in INTERACTION_COLUMNS["rating"] if c in frame.columns), None)
+    named = roles["label"] is not None
+    if None in (roles["user"], roles["item"], roles["time"]) or not (roles["label"] or roles["rating"]):
+        for role, column in _schema_roles(frame, roles).items():
+            roles[role] = roles[role] or column
+    label = roles.pop("label")
+    kind = _label_kind(frame[label]) if label else None
+    if named and kind is None:
+        raise TFCompressError(f"label column {label!r} holds {_some(frame[label])}: an interactions label must be 0/1, "
+                              "booleans, yes/no, or a rating (numbers; --label-threshold X makes click = >= X)")
+    roles["label"], roles["rating"] = (label, None) if kind == "label" else (None, label if kind else roles["rating"])
+    return {r: roles[r] for r in ("user", "item", "time", "label", "rating")}
+
+
+def _schema_roles(frame, roles):
+    """The user/item/time/label roles :meth:`Schema.infer` assumes on a sample of ``frame`` (none when it
+    cannot type the sample: then only names count)."""
+    import warnings
+
+    from ..data import Schema
+
+    sample = frame.sample(min(len(frame), 2000), random_state=0) if len(frame) > 2000 else frame
+    given = {r: roles[r] for r in ("user", "item", "time")}
+    label = roles["label"] or roles["rating"]
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            schema = Schema.infer(sample, label=label, min_count=2, **given)
+    except TFCompressError:
+        return {}
+    return {"user": schema.user, "item": schema.item, "time": schema.time, "label": schema.label}
+
+
+def _label_kind(values):
+    """``"label"`` for 0/1, booleans or yes/no; ``"rating"`` for other numbers; None otherwise."""
     import pandas as pd
 
-    path = os.path.expanduser(key)
-    if os.path.isdir(path) or path.endswith(".zip"):
-        return None
-    try:
-        head = pd.read_csv(path, nrows=5)
-    except (ValueError, OSError, UnicodeDecodeError) as e:
-        raise TFCompressError(f"--data {key!r} is not a readable CSV ({str(e).splitlines()[0]}): {DATA_HELP}") \
-            from None
-    if {"userId", "movieId", "rating", "timestamp"} <= set(head.columns):
-        return None
-    cols = {role: next((c for c in names if c in head.columns), None) for role, names in INTERACTION_COLUMNS.items()}
-    missing = [role for role in ("user", "item", "time") if cols[role] is None]
-    if missing:
-        raise TFCompressError(f"--data {key!r} has no {'/'.join(missing)} column (it has {list(head.columns)}): "
-                              f"{DATA_HELP}")
-    return cols
+    from ..data.movielens import BINARY_VALUES
+
+    v = values.dropna()
+    if pd.api.types.is_bool_dtype(v) or v.map(lambda x: str(x).strip().lower()).isin(list(BINARY_VALUES)).all():
+        return "label"
+    if pd.api.types.is_numeric_dtype(v) or pd.to_numeric(v, errors="coerce").notna().all():
+        return "rating"
+    return None
 
 
-def load_interactions(data):
+def _some(values):
+    return f"values like {sorted(map(str, values.dropna().unique()[:3]))}"
+
+
+def rating_threshold(values, given=None):
+    """``(threshold, why)`` of a rating column: ``given`` when set, else 4 when the scale looks like 1-5
+    stars (every rating in [0, 5]), else the median rating; ``why`` says which, for the description.
+
+    Example:
+        >>> rating_threshold([1, 3, 5]), rating_threshold([0, 6, 7, 10]), rating_threshold([1, 2], given=2)
+        ((4.0, ', a 1-5 star scale'), (6.5, ', the median rating'), (2.0, ''))
+    """
+    import pandas as pd
+
+    if given is not None:
+        return float(given), ""
+    r = pd.to_numeric(pd.Series(values), errors="coerce").dropna()
+    if len(r) and r.min() >= 0 and r.max() <= 5:
+        return 4.0, ", a 1-5 star scale"
+    return float(r.median()), ", the median rating"
+
+
+def load_interactions(data, config=None):
     """``(events, spec, description)`` for ``--data``: ``None`` → the built-in shop is NOT handled here;
-    ``"movielens"`` → the shared MovieLens-small; a path → MovieLens files or an interactions CSV.
+    ``"movielens"`` → the shared MovieLens-small; a path → MovieLens files or an interactions table (CSV,
+    TSV, Parquet; roles by :func:`interaction_roles`). ``config`` (a RunConfig, optional) gives the column
+    roles and reading options.
 
     Raises :class:`TFCompressError` with one line saying what to pass when ``data`` is not usable.
 
@@ -92,36 +214,61 @@ def load_interactions(data):
         ...     "does not exist" in str(e)
         True
     """
+    if data is None:
+        raise TFCompressError("load_interactions needs --data: the built-in shop is make_ecommerce()")
+    return _load_log(data, config)
+
+
+def data_name(data, quote=True):
+    """How messages name ``--data``: the path (quoted), or ``a DataFrame``.
+
+    Example:
+        >>> data_name("log.csv"), data_name("log.csv", quote=False)
+        ("'log.csv'", 'log.csv')
+    """
     import pandas as pd
 
-    from ..data import interactions_from_frame, load_movielens
+    if isinstance(data, pd.DataFrame):
+        return "a DataFrame"
+    return repr(str(data).strip()) if quote else str(data).strip()
 
-    check_interactions_data(data)
-    key = str(data).strip()
-    if key.lower() in MOVIELENS_NAMES:
-        d = load_movielens(None, use_tfds=False)
-        return d.events, d.spec, "MovieLens-small ratings (click = rating >= 4), shared data folder"
-    path = os.path.expanduser(key)
-    cols = _csv_columns(key)
-    if cols is None:
-        d = load_movielens(path, use_tfds=False)
-        return d.events, d.spec, f"MovieLens ratings from {key} (click = rating >= 4)"
-    d = interactions_from_frame(pd.read_csv(path), user=cols["user"], item=cols["item"], time=cols["time"],
-                                label=cols["label"], rating=None if cols["label"] else cols["rating"])
-    how = (f"label {cols['label']!r}" if cols["label"] else
-           f"click = {cols['rating']} >= 4" if cols["rating"] else "every row a positive")
-    return d.events, d.spec, f"interactions from {key} ({how})"
+
+def check_two_labels(events, spec, data):
+    """The ctr task needs clicks and non-clicks: one line saying what to pass otherwise.
+
+    Example:
+        >>> import pandas as pd
+        >>> from tfcompress.data import make_ecommerce
+        >>> shop = make_ecommerce(2000)
+        >>> check_two_labels(shop.events, shop.spec, None)
+    """
+    if spec.label not in events.columns or events[spec.label].nunique() < 2:
+        value = events[spec.label].iloc[0].item() if spec.label in events.columns and len(events) else None
+        raise TFCompressError(f"--data {data_name(data)} has only one label value ({value!r} on every row): the ctr task "
+                              "needs clicks and non-clicks; give a 0/1 label or a rating column (--label COLUMN, "
+                              "--label-threshold X)")
+
+
+@dataclass
+class CTRData(TaskData):
+    """The ctr task's data: the splits, plus the feature spec (``spec``; ``feature_spec`` as a dict for the
+    sidecar) and, on the built-in data, the synthetic shop (``shop``)."""
+
+    spec: object = None
+    feature_spec: dict = None
+    shop: object = None
 
 
 class CTRTask(Task):
     """Click-through-rate ranking: DCN-v2 teacher and student, AUC on a time-ordered test split."""
 
     name = "ctr"
-    output = "binary"
+    objective = "binary"
     metric = "auc"
     teacher_builder = staticmethod(ctr_teacher)
     student_builder = staticmethod(ctr_student)
     data_args = ("spec",)
+    data_class = CTRData
 
     def defaults(self, quick):
         if quick:
@@ -139,28 +286,37 @@ class CTRTask(Task):
         return dict(embedding_dim=4, cross_layers=1, hidden=(16,)) if quick else {}
 
     def model_args(self, data):
-        return {"spec": data.metadata["spec"]}
+        return {"spec": data.spec}
 
-    def check_data(self, data):
-        """Called by ``RunConfig.validate``: a bad ``--data`` fails before anything is written."""
-        check_interactions_data(data)
+    def check_data(self, data, config=None):
+        """A bad ``--data`` is one line, before anything is written (``config``: the column roles, reading
+        options and split). Returns the split the data gets (None for the built-in shop)."""
+        log = _load_log(data, config)
+        if log is None:
+            return None
+        events, spec, _ = log
+        check_two_labels(events, spec, data)
+        return interactions_split(not spec.metadata.get("no_time"), getattr(config, "split", None))
+
+    def resolve_data(self, config):
+        """Called by ``RunConfig.validate``: :meth:`check_data` with the config's roles; the resolved config
+        records the split used."""
+        how = self.check_data(config.data, config)
+        return {} if how is None else {"split": how}
 
     def load(self, config):
-        from ..data import time_split
-
         if config.data is None:
             shop = make_ecommerce(config.events, seed=config.seed)
             events, spec = shop.events, shop.spec
-            source, extra = "synthetic impressions", {"shop": shop}
+            source = "synthetic impressions"
         else:
-            events, spec, source = load_interactions(config.data)
-            extra = {}
-        train, val, test = time_split(events)
-        if spec.label not in events.columns or events[spec.label].nunique() < 2:
-            raise TFCompressError(f"--data {config.data!r} has only one label value: the ctr task needs clicks "
-                                  "and non-clicks (a 0/1 label column, or ratings)")
+            events, spec, source = load_interactions(config.data, config)
+            shop = None
+        check_two_labels(events, spec, config.data)
+        how = interactions_split(not spec.metadata.get("no_time"), config.split)
+        train, val, test = split_interactions(events, how, label=spec.label, seed=config.seed)
         bs = config.batch_size
-        return TaskData(
+        return CTRData(
             train_ds=to_dataset(train, spec, batch_size=bs, shuffle=True, seed=config.seed),
             val_ds=to_dataset(val, spec, batch_size=4096),
             test_inputs=frame_to_inputs(test, spec),
@@ -169,6 +325,7 @@ class CTRTask(Task):
             latency_inputs=sample_inputs(test, spec, 1, seed=config.seed + 1),
             steps_per_epoch=int(np.ceil(len(train) / bs)),
             description=(f"{len(events):,} {source} ({len(train):,} train / {len(val):,} "
-                         f"validation / {len(test):,} test, by time), click rate {events[spec.label].mean():.1%}"),
-            metadata={"spec": spec, "feature_spec": spec.to_dict(), **extra},
+                         f"validation / {len(test):,} test, {split_words(how, spec)}), click rate "
+                         f"{events[spec.label].mean():.1%}"),
+            spec=spec, feature_spec=spec.to_dict(), shop=shop,
         )

@@ -9,6 +9,8 @@ Example:
     >>> ImageTask().metric
     'accuracy'
 """
+from dataclasses import dataclass
+
 import numpy as np
 
 from ..models.image import image_dataset, image_student, image_teacher, scale_images
@@ -16,15 +18,24 @@ from .base import Task, TaskData
 from .splits import stratified_split
 
 
+@dataclass
+class ImageData(TaskData):
+    """The image task's data: the splits, the number of classes and a note on the input."""
+
+    num_classes: int = 10
+    input: str = "image float32 [N, 28, 28, 1] in [0, 1]"
+
+
 class ImageTask(Task):
     """Residual CNN teacher → depthwise-separable student; accuracy on the test split."""
 
     name = "image"
-    output = "multiclass"
+    objective = "multiclass"
     metric = "accuracy"
     teacher_builder = staticmethod(image_teacher)
     student_builder = staticmethod(image_student)
     data_args = ("input_shape", "num_classes")
+    data_class = ImageData
 
     def defaults(self, quick):
         if quick:
@@ -42,7 +53,7 @@ class ImageTask(Task):
         return dict(stem=8, widths=(16, 16), strides=(2, 2)) if quick else {}
 
     def model_args(self, data):
-        return {"input_shape": (28, 28, 1), "num_classes": data.metadata["num_classes"]}
+        return {"input_shape": (28, 28, 1), "num_classes": data.num_classes}
 
     def _images(self, config):
         from ..data import load_fashion_mnist, synthetic_images
@@ -67,7 +78,7 @@ class ImageTask(Task):
         bs = config.batch_size
         rng = np.random.default_rng(config.seed)
         cal = x_tr[rng.choice(len(x_tr), min(len(x_tr), config.calibration_samples), replace=False)]
-        return TaskData(
+        return ImageData(
             train_ds=image_dataset(x_tr, y_tr, bs, shuffle=True, seed=config.seed),
             val_ds=image_dataset(x_va, y_va, 256),
             test_inputs={"image": scale_images(x_te)}, test_labels=np.asarray(y_te, np.int32),
@@ -75,5 +86,5 @@ class ImageTask(Task):
             steps_per_epoch=int(np.ceil(len(x_tr) / bs)),
             description=(f"{source}: {len(x_tr):,} train / {len(x_va):,} validation / {len(x_te):,} test "
                          f"images, 28x28 grey, 10 classes"),
-            metadata={"num_classes": 10, "input": "image float32 [N, 28, 28, 1] in [0, 1]"},
+            num_classes=10, input="image float32 [N, 28, 28, 1] in [0, 1]",
         )

@@ -1,31 +1,109 @@
-"""Text classification: product titles (built-in) or review text (the reviews CSV, or any CSV).
+"""Text classification: product titles (built-in), review text (the reviews CSV), or any text table.
 
 ``--data`` selects the corpus: none → product title → category on the built-in shop (no files needed);
-``reviews`` → the clothing-reviews CSV found in ``../shared/data`` (``recommend`` label); a path → that CSV
-(same columns). Texts are tokenized with a WordPiece vocabulary learned from the training split
-(keras-nlp, outside the model), so the TFLite model takes int32 ``token_ids``; the tokenizer is written
-beside the ``.tflite`` file for the app.
+``reviews`` → the clothing-reviews CSV found in ``../shared/data`` (``recommend`` label); a path or a
+DataFrame → the reviews CSV when it has its columns, else any table with a text column and a label column
+(``--text`` / ``--label`` or inferred; a TSV without header too, ``--no-header`` where sniffing cannot
+tell; labels 0/1, booleans, yes/no, class names, or a rating with ``--label-threshold``; see
+:func:`tfcompress.data.reviews.load_text_table`). Texts are tokenized with a WordPiece vocabulary learned
+from the training split (keras-nlp, outside the model), so the TFLite model takes int32 ``token_ids``; the
+tokenizer is written beside the ``.tflite`` file for the app.
 
 Example:
     >>> TextTask().defaults(quick=True)["events"]
     150000
 """
+from dataclasses import dataclass, field
+
 import numpy as np
 
 from ..models.text import text_student, text_teacher
+from ..errors import TFCompressError
 from .base import Task, TaskData
+from .ctr import data_name
 from .splits import stratified_split
+
+
+def text_split(split):
+    """The split a text table gets: stratified by label (``auto``/None, ``stratified``) or ``random``; a
+    time or user split is a one-line error.
+
+    Example:
+        >>> text_split(None), text_split("random")
+        ('stratified', 'random')
+    """
+    if split in (None, "auto", "stratified", "random"):
+        return "random" if split == "random" else "stratified"
+    raise TFCompressError(f"--split {split!r}: the text task splits texts at random, stratified by label; use "
+                          "--split auto, stratified or random")
+
+
+def text_table(data, config):
+    """``(corpus, source)`` of a text table ``data`` (``"reviews"``, a path or a DataFrame) with ``config``'s
+    ``text``, ``label``, ``label_threshold``, ``sep`` and ``header`` (None: all inferred): the reviews CSV
+    (the shared one, a folder, a zip, or a table with its columns and no roles named) through
+    :func:`~tfcompress.data.load_reviews` as before, any other table through
+    :func:`~tfcompress.data.reviews.load_text_table`.
+
+    Example:
+        >>> import pandas as pd
+        >>> from tfcompress.pipeline import RunConfig
+        >>> df = pd.DataFrame({"review": ["fits well", "runs small"] * 5, "stars": [5, 2] * 5})
+        >>> corpus, source = text_table(df, RunConfig(label_threshold=4))
+        >>> corpus.labels.tolist()[:2], source
+        ([1, 0], "a DataFrame (text 'review', label 'stars' >= 4)")
+    """
+    import os
+
+    import pandas as pd
+
+    from ..data import load_reviews, read_table
+    from ..data.reviews import load_text_table, text_columns
+
+    if isinstance(data, str) and data.strip() == "reviews":
+        return load_reviews(None), "clothing reviews (recommend), ../shared/data"
+    if not isinstance(data, pd.DataFrame):
+        path = os.path.expanduser(str(data).strip())
+        if not os.path.exists(path):
+            raise TFCompressError(f"--data {data_name(data)} does not exist and is not 'reviews': give a table "
+                                  "with a text and a label column (CSV, TSV, Parquet)")
+        if os.path.isdir(path) or path.lower().endswith(".zip"):
+            return load_reviews(path), f"reviews CSV {data}"
+    header = getattr(config, "header", None)
+    frame = read_table(data if isinstance(data, pd.DataFrame) else path, sep=getattr(config, "sep", None),
+                       header="infer" if header is None else header)
+    roles = {k: getattr(config, k, None) for k in ("text", "label", "label_threshold")}
+    if not any(v is not None for v in roles.values()) and {"Review Text", "Recommended IND"} <= set(frame.columns):
+        return load_reviews(frame), f"reviews CSV {data_name(data, quote=False)}"
+    text, label = text_columns(frame, text=roles["text"], label=roles["label"])
+    corpus = load_text_table(frame, text=text, label=label, label_threshold=roles["label_threshold"])
+    ignored = [str(c) for c in frame.columns if c not in (text, label)]
+    how = f" >= {roles['label_threshold']:g}" if roles["label_threshold"] is not None else ""
+    how += f"; column{'s' if len(ignored) > 1 else ''} {', '.join(ignored)} ignored" if ignored else ""
+    return corpus, f"{data_name(data, quote=False)} (text {text!r}, label {label!r}{how})"
+
+
+@dataclass
+class TextData(TaskData):
+    """The text task's data: the splits, the vocabulary size, classes, sequence length and the tokenizer."""
+
+    vocab_size: int = None
+    num_classes: int = None
+    seq_len: int = None
+    class_names: list = field(default_factory=list)
+    tokenizer: object = None
 
 
 class TextTask(Task):
     """Transformer-encoder teacher → CNN student on tokenized text; accuracy on a stratified test split."""
 
     name = "text"
-    output = "multiclass"
+    objective = "multiclass"
     metric = "accuracy"
     teacher_builder = staticmethod(text_teacher)
     student_builder = staticmethod(text_student)
     data_args = ("vocab_size", "num_classes", "seq_len")
+    data_class = TextData
 
     def defaults(self, quick):
         if quick:
@@ -43,32 +121,56 @@ class TextTask(Task):
         return dict(embed_dim=16, filters=16, hidden=16) if quick else {}
 
     def model_args(self, data):
-        m = data.metadata
-        return {"vocab_size": m["vocab_size"], "num_classes": m["num_classes"], "seq_len": m["seq_len"]}
+        return {"vocab_size": data.vocab_size, "num_classes": data.num_classes, "seq_len": data.seq_len}
 
     def _corpus(self, config):
-        from ..data import load_reviews, titles_task
+        """``(corpus, source)``: the :class:`tfcompress.data.TextData` of ``config.data`` and its words."""
+        from ..data import titles_task
 
         if config.data is None:
             return titles_task(events=config.events, seed=config.seed), "product titles of the built-in shop"
-        if config.data == "reviews":
-            return load_reviews(None), "clothing reviews (recommend), ../shared/data"
-        return load_reviews(config.data), f"reviews CSV {config.data}"
+        return text_table(config.data, config)
 
-    def load(self, config):
-        from ..data.text import learn_vocabulary, make_tokenizer, tokenize
-        from .._keras import tf
+    def check_data(self, data, config=None):
+        """A bad ``--data`` is one line, before anything is written (``config``: the text/label columns, the
+        reading options and the split). Returns the split (None for the built-in titles)."""
+        if data is None:
+            return None
+        how = text_split(getattr(config, "split", None))
+        corpus, _ = text_table(data, config)
+        if len(set(np.asarray(corpus.labels).tolist())) < 2:
+            raise TFCompressError(f"the label of --data {data_name(data)} has one value ({corpus.class_names[0]!r} "
+                                  "on every row): give texts of at least two classes or another --label")
+        if len(corpus.labels) < 10:
+            raise TFCompressError(f"--data {data_name(data)} has {len(corpus.labels)} usable texts: too few to "
+                                  "split into train/validation/test (give at least 10)")
+        return how
 
+    def resolve_data(self, config):
+        """Called by ``RunConfig.validate``: :meth:`check_data` with the config's columns."""
+        how = self.check_data(config.data, config)
+        return {} if how is None else {"split": how}
+
+    def _texts(self, config):
+        """``(texts, labels, class_names, source, titles)``: the corpus, subsampled for quick runs."""
         corpus, source = self._corpus(config)
         titles = config.data is None
-        vocab_size = (2000 if titles else (4000 if config.quick else 8000))
-        seq_len = 16 if titles else (64 if config.quick else 128)
         texts = np.asarray(corpus.texts, dtype=object)
         labels = np.asarray(corpus.labels, np.int32)
         if config.quick and not titles and len(texts) > 6000:
             keep = np.random.default_rng(config.seed).choice(len(texts), 6000, replace=False)
             texts, labels = texts[keep], labels[keep]
-        tr, va, te = stratified_split(labels, seed=config.seed)
+        return texts, labels, corpus.class_names, source, titles
+
+    def load(self, config):
+        from ..data.text import learn_vocabulary, make_tokenizer, tokenize
+        from .._keras import tf
+
+        texts, labels, class_names, source, titles = self._texts(config)
+        vocab_size = (2000 if titles else (4000 if config.quick else 8000))
+        seq_len = 16 if titles else (64 if config.quick else 128)
+        random = text_split(config.split) == "random"
+        tr, va, te = stratified_split(np.zeros_like(labels) if random else labels, seed=config.seed)
         tokenizer = make_tokenizer(learn_vocabulary(list(texts[tr]), vocab_size=vocab_size), sequence_length=seq_len)
         ids = tokenize(list(texts), tokenizer)
         vocab = int(tokenizer.vocabulary_size())
@@ -81,17 +183,18 @@ class TextTask(Task):
             return d.batch(bs).prefetch(tf.data.AUTOTUNE)
 
         rng = np.random.default_rng(config.seed)
-        return TaskData(
+        return TextData(
             train_ds=ds(tr, shuffle=True), val_ds=ds(va), test_inputs={"token_ids": ids[te]},
             test_labels=labels[te],
             calibration_inputs={"token_ids": ids[rng.choice(tr, min(len(tr), config.calibration_samples), replace=False)]},
             latency_inputs={"token_ids": ids[te[:1]]},
             steps_per_epoch=int(np.ceil(len(tr) / bs)),
             description=(f"{len(texts):,} texts from {source} ({len(tr):,} train / {len(va):,} validation / "
-                         f"{len(te):,} test, stratified), {len(corpus.class_names)} classes, WordPiece vocabulary "
+                         f"{len(te):,} test, {'random' if random else 'stratified'}), {len(class_names)} classes, "
+                         "WordPiece vocabulary "
                          f"{vocab:,}, {seq_len} tokens"),
-            metadata={"vocab_size": vocab, "num_classes": len(corpus.class_names), "seq_len": seq_len,
-                      "class_names": list(map(str, corpus.class_names)), "tokenizer": tokenizer},
+            vocab_size=vocab, num_classes=len(class_names), seq_len=seq_len,
+            class_names=list(map(str, class_names)), tokenizer=tokenizer,
         )
 
     def write_assets(self, data, folder):
@@ -99,5 +202,5 @@ class TextTask(Task):
 
         from ..data.text import save_vocabulary
 
-        path = save_vocabulary(data.metadata["tokenizer"], os.path.join(folder, "text_tokenizer"))
+        path = save_vocabulary(data.tokenizer, os.path.join(folder, "text_tokenizer"))
         return {"tokenizer": path}

@@ -1,5 +1,8 @@
 """Quality metrics in plain NumPy: classification, regression, ranking and a paired bootstrap.
 
+Floor 0 (no tfcompress import but :mod:`tfcompress.errors`), so models, export and bench can all use it;
+``tfcompress.bench`` re-exports every name here.
+
 No TensorFlow here: every function takes array-likes and returns a Python float. Bad input (mismatched
 lengths, NaNs, a single class for AUC, ...) raises :class:`~tfcompress.errors.TFCompressError`.
 
@@ -8,7 +11,7 @@ shape ``[n_lists, n_candidates]``). Tied scores are handled as the expected valu
 the tied items, so a quantized model with many equal scores is neither helped nor hurt by tie order.
 
 Example:
-    >>> from tfcompress.bench import metrics
+    >>> from tfcompress import metrics
     >>> metrics.auc([0, 0, 1, 1], [0.1, 0.4, 0.35, 0.8])
     0.75
     >>> round(metrics.ndcg_at_k([[1, 0, 0]], [[0.1, 0.9, 0.5]], k=3), 4)
@@ -18,7 +21,7 @@ import math
 
 import numpy as np
 
-from ..errors import TFCompressError
+from .errors import TFCompressError
 
 __all__ = ["auc", "logloss", "accuracy", "rmse", "ndcg_at_k", "hit_rate_at_k", "recall_at_k",
            "bootstrap_diff"]

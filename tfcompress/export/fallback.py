@@ -1,4 +1,5 @@
-"""Selective float fallback: find the ops int8 quantization hurts most and keep them float.
+"""Selective float fallback: find the ops int8 quantization hurts most and keep them float (a search over
+:func:`~tfcompress.export.to_tflite` with ``float_fallback=``, built on :mod:`tfcompress.export.denylist`).
 
 :func:`find_sensitive_layers` runs ``tf.lite.experimental.QuantizationDebugger`` on the int8 conversion and
 ranks every quantized op by ``rmse / scale`` (the quantization error in units of the quantization step;
@@ -9,7 +10,7 @@ model-level parity (greedy), since the worst per-op error often never reaches th
 
 Example:
     >>> import numpy as np, os, tempfile
-    >>> from tfcompress._keras import keras
+    >>> from tfcompress import keras
     >>> x = keras.Input((4,), name="x")
     >>> m = keras.Model({"x": x}, keras.layers.Dense(1, name="logit")(keras.layers.Dense(8, name="h")(x)))
     >>> rep = {"x": np.random.RandomState(0).randn(64, 4).astype("float32")}
@@ -20,52 +21,17 @@ Example:
 import csv
 import io
 import os
+import tempfile
 import warnings
 
 import numpy as np
 
-from .._keras import tf
 from ..errors import TFCompressError, check
-
-
-def _debugger(converter, samples):
-    """``samples``: dicts input name -> array; the debugger feeds lists in its interpreter's input order."""
-    options = tf.lite.experimental.QuantizationDebugOptions(fully_quantize=True)
-    order = []
-
-    def ordered():
-        return iter([[s[n] for n in order] for s in samples])
-
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*tf.lite.Interpreter is deprecated")
-        dbg = tf.lite.experimental.QuantizationDebugger(
-            converter=converter, debug_dataset=ordered, debug_options=options)
-    names = [_input_name(d["name"], samples[0]) for d in dbg._quant_interpreter.get_input_details()]
-    order.extend(names)
-    return dbg
-
-
-def _input_name(tensor_name, sample):
-    if tensor_name in sample:
-        return tensor_name
-    base = tensor_name.split(":")[0]
-    base = base[len("serving_default_"):] if base.startswith("serving_default_") else base
-    if base in sample:
-        return base
-    raise TFCompressError(f"cannot match TFLite input {tensor_name!r} to a model input {sorted(sample)}")
-
-
-def quantize_with_denylist(converter, samples, denylist):
-    """int8 TFLite bytes from a configured ``converter`` with the ops producing tensors ``denylist`` kept
-    float (float inputs/outputs). ``samples``: dicts input name -> array[1, ...]."""
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*tf.lite.Interpreter is deprecated")
-        dbg = _debugger(converter, samples)
-        # set the options without the property setter (it would rebuild the debug model); the non-debug
-        # quantization reads them: denylisted ops stay float, inputs/outputs stay float
-        dbg._debug_options = tf.lite.experimental.QuantizationDebugOptions(
-            denylisted_nodes=list(denylist), fully_quantize=False)
-        return dbg.get_nondebug_quantized_model()
+from .converter import convert, converter_for, representative_list
+from .denylist import _INTERPRETER_DEPRECATED, quantization_debugger
+from .parity import ParityError, objective_argument, parity_excess, parity_report
+from .tflite import to_tflite
+from .tflite_model import TFLiteModel
 
 
 def _keras_layer(tensor_name, model):
@@ -88,14 +54,12 @@ def find_sensitive_layers(model, representative, top_k=None, *, num_calibration=
     """
     import pandas as pd
 
-    from .tflite import converter_for, representative_list
-
     with converter_for(model, mode="int8", representative=representative, num_calibration=num_calibration,
                        int8_io=False) as converter:
         samples = representative_list(converter, model)
-        dbg = _debugger(converter, samples)
+        dbg = quantization_debugger(converter, samples)
         with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message=".*tf.lite.Interpreter is deprecated")
+            warnings.filterwarnings("ignore", message=_INTERPRETER_DEPRECATED)
             dbg.run()
     buf = io.StringIO()
     dbg.layer_statistics_dump(buf)
@@ -117,8 +81,9 @@ def find_sensitive_layers(model, representative, top_k=None, *, num_calibration=
     return table.head(top_k) if top_k else table
 
 
-def export_with_fallback(model, path, *, representative, parity_data, tolerance, max_float=5, task="binary",
-                         num_calibration=200, name=None, strategy="greedy", candidates=8):
+def export_with_fallback(model, path, *, representative, parity_data, tolerance, max_float=5,
+                         objective="binary", num_calibration=200, name=None, strategy="greedy", candidates=8,
+                         task=None):
     """Export int8 and check parity; while ``tolerance`` is exceeded, keep ops float and re-export, up to
     ``max_float`` ops. Returns ``(path, float_ops)``; raises :class:`ParityError` (file kept as
     ``.rejected``) if the tolerance cannot be met.
@@ -128,21 +93,20 @@ def export_with_fallback(model, path, *, representative, parity_data, tolerance,
     the most is kept, and the search repeats from there. Stops early with ``ParityError`` when no
     candidate helps (the error is spread over the whole network). ``strategy="ranked"``: keep the 1, 2, ...
     worst-ranked ops float regardless of their measured effect. The sidecar records ``float_fallback``
-    and ``fallback_steps`` (the parity before / after each kept op).
+    and ``fallback_steps`` (the parity before / after each kept op). ``objective`` as in
+    :func:`~tfcompress.export.to_tflite`; ``task=`` is its deprecated alias.
 
     Example:
         >>> # path, kept = export_with_fallback(student, "tflite_export/s.tflite", representative=rep,
         >>> #                                   parity_data=held_out, tolerance={"max_abs": 0.01})
     """
-    from .parity import ParityError
-
+    objective = objective_argument(objective, task, "export_with_fallback")
     check(isinstance(tolerance, dict) and tolerance, "export_with_fallback needs tolerance= (e.g. "
                                                       "{'max_abs': 0.01})")
     check(strategy in ("greedy", "ranked"), f"strategy must be 'greedy' or 'ranked', not {strategy!r}")
     path = os.fspath(path)
     common = dict(mode="int8", representative=representative, num_calibration=num_calibration, int8_io=False,
-                  parity_data=parity_data, tolerance=tolerance, task=task, name=name)
-    from .tflite import to_tflite
+                  parity_data=parity_data, tolerance=tolerance, objective=objective, name=name)
     try:
         return to_tflite(model, path, **common), []
     except ParityError:
@@ -169,25 +133,17 @@ def export_with_fallback(model, path, *, representative, parity_data, tolerance,
 def _trial_parity(model, common, float_ops):
     """Parity report of an int8 conversion with ``float_ops`` kept float, converted in memory and run from a
     temp dir (nothing is written beside the target)."""
-    import tempfile
-
-    from .parity import parity_report
-    from .runner import TFLiteModel
-    from .tflite import convert
-
     blob = convert(model, mode="int8", representative=common["representative"],
                    num_calibration=common["num_calibration"], int8_io=False, float_fallback=list(float_ops) or None)
     with tempfile.TemporaryDirectory() as tmp:
         trial = os.path.join(tmp, "trial.tflite")
         with open(trial, "wb") as f:
             f.write(blob)
-        return parity_report(model, TFLiteModel(trial), common["parity_data"], task=common["task"])
+        return parity_report(model, TFLiteModel(trial), common["parity_data"],
+                             objective=common["objective"])
 
 
 def _greedy(model, path, pool, common, max_float):
-    from .parity import ParityError, parity_excess
-    from .tflite import to_tflite
-
     tol = common["tolerance"]
     figures = lambda r: {k: r[k] for k in tol}  # noqa: E731
     report = _trial_parity(model, common, [])

@@ -24,7 +24,7 @@ def labels_of(df, spec):
     """The label column of ``df`` as float32 (binary/regression) or int32 (multiclass)."""
     if spec.label not in df.columns:
         raise TFCompressError(f"data has no label column {spec.label!r}; columns are {list(df.columns)}")
-    dtype = "int32" if spec.task == "multiclass" else "float32"
+    dtype = "int32" if spec.objective == "multiclass" else "float32"
     return df[spec.label].to_numpy().astype(dtype)
 
 

@@ -2,7 +2,7 @@
 
 Example:
     >>> import tfcompress
-    >>> from tfcompress._keras import keras
+    >>> from tfcompress import keras
     >>> x = keras.Input((), name="price")
     >>> m = keras.Model({"price": x}, keras.layers.Dense(1, name="logit")(keras.layers.Reshape((1,))(x)))
     >>> import tempfile, os
@@ -14,31 +14,64 @@ import os
 
 import numpy as np
 
+from .. import tflite_file
 from ..errors import TFCompressError
+from .calibration import check_inputs
 
 
-def _interpreter(model_path=None, model_content=None, num_threads=1, xnnpack=True):
-    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+def sidecar_path(path):
+    """The path of the JSON sidecar of the ``.tflite`` file ``path`` (``NAME.json`` beside it).
 
-    kwargs = {"num_threads": int(num_threads)}
-    if not xnnpack:
-        kwargs["experimental_op_resolver_type"] = OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
+    Example:
+        >>> sidecar_path("tflite_export/student.tflite").replace(os.sep, "/")
+        'tflite_export/student.json'
+    """
+    root, _ = os.path.splitext(os.fspath(path))
+    return root + ".json"
+
+
+def sidecar_vocabulary(path):
+    """``{input: {"size": rows, "oov": id or None}}`` from the sidecar of ``path``: its ``vocabulary``
+    (written by ``to_tflite``), else its ``feature_spec``'s categorical features (id 0 = unknown); ``{}``
+    without a sidecar.
+
+    Example:
+        >>> sidecar_vocabulary("no/such.tflite")
+        {}
+    """
+    import json
+
     try:
-        return Interpreter(model_path=model_path, model_content=model_content, **kwargs)
-    except (ValueError, RuntimeError) as e:
-        what = model_path or "the model bytes"
-        raise TFCompressError(f"{what} is not a valid TFLite model ({str(e).splitlines()[0]}): "
-                              "re-export it with tfcompress.export.to_tflite") from None
+        with open(sidecar_path(path)) as f:
+            side = json.load(f)
+    except (OSError, ValueError):
+        return {}
+    spec = (side.get("feature_spec") or {}).get("features") or []
+    out = {f["name"]: {"size": int(f["vocab_size"]), "oov": 0} for f in spec
+           if isinstance(f, dict) and f.get("kind") == "categorical" and f.get("vocab_size")}
+    for name, entry in (side.get("vocabulary") or {}).items():
+        out[name] = {**entry, "oov": entry.get("oov") if entry.get("oov") is not None else out.get(name, {}).get("oov")}
+    return out
 
 
 def quantize_array(x, dtype, scale, zero_point):
-    """Float array -> integer array for an input tensor of ``dtype`` with (scale, zero_point)."""
+    """Float array -> integer array for an input tensor of ``dtype`` with (scale, zero_point).
+
+    Example:
+        >>> quantize_array([0.0, 0.5, 9.0], np.int8, 0.05, -3).tolist()
+        [-3, 7, 127]
+    """
     info = np.iinfo(dtype)
     return np.clip(np.round(np.asarray(x, np.float32) / scale + zero_point), info.min, info.max).astype(dtype)
 
 
 def dequantize_array(q, scale, zero_point):
-    """Integer array -> float array."""
+    """Integer array -> float array.
+
+    Example:
+        >>> dequantize_array(np.array([-3, 7], np.int8), 0.05, -3).tolist()
+        [0.0, 0.5]
+    """
     return (np.asarray(q, np.float32) - zero_point) * scale
 
 
@@ -48,6 +81,15 @@ class TFLiteModel:
     Inputs are matched by name (the SavedModel signature's names, e.g. ``user_id``); float inputs are
     quantized for int8/int16 input tensors and integer outputs dequantized, so ``predict`` always takes
     and returns the same values as the Keras model.
+
+    Example:
+        >>> import os, tempfile
+        >>> from tfcompress import keras
+        >>> from tfcompress.export import to_tflite
+        >>> m = keras.Sequential([keras.Input((2,), name="x"), keras.layers.Dense(1, name="y")])
+        >>> tfl = TFLiteModel(to_tflite(m, os.path.join(tempfile.mkdtemp(), "m.tflite"), mode="float32"))
+        >>> tfl.input_names, tfl.predict({"x": [[1.0, 2.0]]}).shape
+        (['x'], (1, 1))
     """
 
     def __init__(self, path, *, num_threads=1, xnnpack=True):
@@ -55,7 +97,7 @@ class TFLiteModel:
         if not os.path.isfile(self.path):
             raise TFCompressError(f"no TFLite file at {self.path!r}")
         self.num_threads = num_threads
-        self.interpreter = _interpreter(self.path, num_threads=num_threads, xnnpack=xnnpack)
+        self.interpreter = tflite_file.interpreter(self.path, num_threads=num_threads, xnnpack=xnnpack)
         runner_keys = self.interpreter.get_signature_list()
         if runner_keys:
             key = "serving_default" if "serving_default" in runner_keys else sorted(runner_keys)[0]
@@ -66,6 +108,7 @@ class TFLiteModel:
             self.inputs = {d["name"]: d for d in self.interpreter.get_input_details()}
             self.outputs = {d["name"]: d for d in self.interpreter.get_output_details()}
         self._batch = None
+        self.vocabulary = sidecar_vocabulary(self.path)
 
     # --- description ---------------------------------------------------------------------------------
     @property
@@ -90,9 +133,7 @@ class TFLiteModel:
 
     def op_counts(self):
         """``{op_name: count}`` of the model's operators (e.g. ``{"FULLY_CONNECTED": 3, ...}``)."""
-        import collections
-
-        return dict(collections.Counter(o["op_name"] for o in self.interpreter._get_ops_details()))
+        return tflite_file.op_counts(self.interpreter)
 
     def summary(self, print_fn=print):
         """Print (and return) a table of the inputs, outputs (dtype, shape, quantization) and op counts.
@@ -143,7 +184,7 @@ class TFLiteModel:
         sizes = {len(a) for a in arrays.values()}
         if len(sizes) != 1:
             raise TFCompressError(f"inputs have different lengths: { {n: len(a) for n, a in arrays.items()} }")
-        return arrays
+        return check_inputs(arrays, self.inputs, self.vocabulary)
 
     def _resize(self, batch):
         if self._batch == batch:

@@ -1,0 +1,72 @@
+"""The report of a run: the table (``report.md/.csv/.json/.html``), ``pareto.png``, and the task's report
+sections (summary, parity) rendered from the figures in ``report.json`` — so ``tfcompress report``
+re-renders a run folder the same way.
+
+Example:
+    >>> import os, tempfile
+    >>> folder = tempfile.mkdtemp()
+    >>> path = os.path.join(folder, "report.md")
+    >>> _ = open(path, "w").write("# a run\\n")
+    >>> append_report_sections(path, {"config": {"task": "ctr"}, "summary": {}, "parity": {}})
+    >>> open(path).read()
+    '# a run\\n\\n'
+"""
+import os
+import platform
+
+from .. import __version__
+from .._io import write_json, write_text
+from .._keras import tf
+from ..stages import is_jsonable
+from ..tasks import get_task
+
+LATENCY_NOTE = ("batch 1, CPU; Keras via a compiled tf.function, TFLite via the LiteRT interpreter with 1 thread; "
+                "interleaved runs")
+
+
+def write_run_report(context, rows, figures, elapsed):
+    """Write the run folder's report from ``rows`` (the task's table) and ``figures`` (``{section key:
+    figures}``); return the headline of the task's sections (or None)."""
+    from ..bench import Report, pareto_plot
+
+    config, task = context.config, context.task
+    meta = {"tfcompress": __version__, "tensorflow": tf.__version__, "python": platform.python_version(),
+            "machine": f"{platform.machine()}, {os.cpu_count()} cpu", "events": config.events,
+            "seed": config.seed, "stages": list(config.stages), "elapsed_s": round(elapsed, 1),
+            "latency": LATENCY_NOTE, "gpu": _gpu_note(), "run_id": context.run_id,
+            "data": context.data.description}
+    report = Report(rows, title=f"tfcompress run: {task.name}", meta=meta)
+    plot_path = os.path.join(config.out, "pareto.png")
+    pareto_plot(report.frame, x="size_bytes", y=task.metric, label="name", path=plot_path)
+    report.add_plot(plot_path, f"{task.metric} vs size (log scale); the Pareto front joins the best trade-offs")
+    paths = report.save(config.out)
+    full = report.to_dict()
+    for row, r in zip(full["stages"], context.results):
+        row["path"] = os.path.abspath(r.path)
+        row.update({k: v for k, v in r.extra.items() if k != "latency" and is_jsonable(v)})
+    full.update({**figures, "config": config.to_dict(), "run_id": context.run_id})
+    write_json(paths["json"], full)
+    _append(paths["md"], task, full)
+    return next((h for s in task.report_sections if (h := s.headline(figures.get(s.key) or {}))), None)
+
+
+def append_report_sections(path, report):
+    """Append the task's report sections, rendered from ``report`` (a ``report.json`` dict), to the
+    Markdown file at ``path``. Raises ``KeyError``/``TypeError``/``ValueError`` for a report.json whose
+    figures this version cannot render, and the task error for an unknown task."""
+    _append(path, get_task(report.get("config", {}).get("task", "ctr")), report)
+
+
+def _append(path, task, report):
+    with open(path) as f:
+        lines = [f.read().rstrip(), ""]
+    for section in task.report_sections:
+        lines += section.markdown(report.get(section.key) or {})
+    write_text(path, "\n".join(lines) + "\n")
+
+
+def _gpu_note():
+    from ..bench import gpu_devices
+
+    gpus = gpu_devices()
+    return ", ".join(gpus) if gpus else "no GPU visible: Keras latency measured on CPU only"
