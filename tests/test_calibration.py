@@ -66,8 +66,8 @@ def test_ids_outside_the_vocabulary_are_an_error(tmp_path):
 
 def test_a_narrow_calibration_range_warns_against_the_validation_data(tmp_path):
     narrow = {**_rows(), "price": np.linspace(0, 2, ROWS, dtype="float32")}
-    with pytest.warns(UserWarning, match=r"calibration input 'price' spans \[0, 2\], 20% of the validation "
-                      r"data's range \[0, 10\]"):
+    with pytest.warns(UserWarning, match=r"calibration input 'price' spans \[0, 2\], 19% of the validation "
+                      r"data's range \[0.1, 9.9\] \(1st-99th percentile\)"):
         _convert(tmp_path, narrow, validation={**_rows(500), "price": np.linspace(0, 10, 500, dtype="float32")})
     with warnings.catch_warnings():
         warnings.simplefilter("error")

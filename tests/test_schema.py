@@ -269,3 +269,11 @@ def test_reviews_csv_infers_a_mixed_type_table():
     assert kinds["Age"] == kinds["Positive Feedback Count"] == "numeric"
     assert kinds["Division Name"] == kinds["Department Name"] == kinds["Class Name"] == "categorical"
     assert kinds["Title"] == "text" and "Unnamed: 0" in schema.dropped
+
+
+def test_a_count_named_after_products_is_a_number_not_the_item_id():
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"ProductRelated": rng.integers(0, 700, 3000), "product_id": rng.integers(0, 2000, 3000),
+                          "Revenue": rng.integers(0, 2, 3000).astype(bool)})
+    schema = Schema.infer(frame)
+    assert schema.item == "product_id" and schema["ProductRelated"].kind == "numeric"

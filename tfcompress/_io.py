@@ -11,6 +11,7 @@ Example:
     'hi'
 """
 import contextlib
+import errno
 import json
 import os
 import shutil
@@ -51,12 +52,37 @@ def atomic_path(path, *, is_dir=False):
         if is_dir and os.path.isdir(path):
             shutil.rmtree(path)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         if os.path.isdir(tmp):
             shutil.rmtree(tmp, ignore_errors=True)
         elif os.path.exists(tmp):
             os.remove(tmp)
+        if isinstance(e, OSError) and e.errno in _WRITE_ERRORS:
+            raise TFCompressError(write_failed(path, e)) from None
         raise
+
+
+#: errno values of a full disk, a quota, a read-only file system or a permission refusal
+_WRITE_ERRORS = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EACCES, errno.EPERM)
+
+
+def write_failed(path, error):
+    """One line for an ``OSError`` while writing ``path``: the reason, the path and the space left there.
+
+    Example:
+        >>> import errno
+        >>> write_failed("/", OSError(errno.ENOSPC, "No space left on device"))  # doctest: +ELLIPSIS
+        "cannot write '/': No space left on device (... free on '/'): free some space or choose another folder"
+    """
+    folder = os.path.dirname(os.path.abspath(path)) or os.sep
+    while not os.path.isdir(folder) and os.path.dirname(folder) != folder:
+        folder = os.path.dirname(folder)
+    try:
+        free = f"{shutil.disk_usage(folder).free / 1e9:.2f} GB"
+    except OSError:
+        free = "unknown space"
+    return (f"cannot write {os.fspath(path)!r}: {error.strerror or error} ({free} free on {folder!r}): "
+            "free some space or choose another folder")
 
 
 def _umask():

@@ -18,7 +18,7 @@ Example:
 import argparse
 import os
 
-from .errors import TFCompressError
+from .errors import TFCompressError, check_seed
 
 __all__ = ["add_parser", "main", "whole_number", "noise_floor"]
 
@@ -84,16 +84,17 @@ def main(args):
         >>> main(p.parse_args(["bench", "m.tflite", "--batch", "1,x"]))
         Traceback (most recent call last):
         ...
-        tfcompress.errors.TFCompressError: batch sizes must be a comma-separated list, got ['1', 'x']
+        tfcompress.errors.TFCompressError: batch sizes must be a comma-separated list of whole numbers like 1,32, got '1,x'
     """
+    lists = {"batches": _parse_list("batch sizes", args.batch, int, "whole numbers like 1,32"),
+             "threads": _parse_list("threads", args.threads, int, "whole numbers like 1,2,4"),
+             "xnnpack": _parse_list("xnnpack", args.xnnpack, _on_off, "on/off: on, off or on,off")}
+    check_seed(args.seed)  # all checked before TensorFlow is imported
     from .bench import run_bench
 
     result = run_bench(args.models, data=args.data, events=args.events, seed=args.seed, label=args.label,
-                       batches=_parse_list("batch sizes", args.batch, int),
-                       threads=_parse_list("threads", args.threads, int),
-                       xnnpack=_parse_list("xnnpack", args.xnnpack, _on_off), runs=args.runs,
-                       warmup=args.warmup, baseline=args.baseline, out=args.out, memory=not args.no_memory,
-                       progress=not args.no_progress)
+                       runs=args.runs, warmup=args.warmup, baseline=args.baseline, out=args.out,
+                       memory=not args.no_memory, progress=not args.no_progress, **lists)
     print(result.report.to_markdown())
     noise = noise_floor(result)
     if noise:
@@ -103,13 +104,12 @@ def main(args):
     return 0
 
 
-def _parse_list(name, values, cast):
-    if isinstance(values, str):
-        values = [v.strip() for v in values.split(",") if v.strip()]
+def _parse_list(name, text, cast, allowed):
+    values = [v.strip() for v in text.split(",") if v.strip()] if isinstance(text, str) else text
     try:
         out = [cast(v) for v in values]
     except (TypeError, ValueError):
-        raise TFCompressError(f"{name} must be a comma-separated list, got {values!r}") from None
+        raise TFCompressError(f"{name} must be a comma-separated list of {allowed}, got {text!r}") from None
     if not out:
         raise TFCompressError(f"{name} is empty: pass at least one value")
     return out

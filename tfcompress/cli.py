@@ -132,8 +132,7 @@ def _run(args):
 def _report(args):
     from ._io import write_json
     from .bench import Report, write_bench_report
-    from .errors import TFCompressError
-    from .pipeline import append_report_sections, check_run_folder, load_report
+    from .pipeline import add_report_sections, check_run_folder, load_report
 
     check_run_folder(args.run_dir)
     data = load_report(args.run_dir)
@@ -151,30 +150,14 @@ def _report(args):
             shown = []
         if shown:
             report.frame = report.frame[shown]
+    add_report_sections(report, data)  # the same sections in report.md and report.html
     written = write_bench_report(report, args.run_dir, samples=data.get("latency_samples_us") or None)
     # report.json keeps everything it held (paths, parity, summary, config, samples); only the title,
     # meta and extra tables are refreshed
     write_json(written["json"], {**data, **{k: v for k, v in report.to_dict().items() if k != "stages"}})
-    if data.get("parity") or data.get("summary"):
-        try:
-            append_report_sections(written["md"], data)
-        except (KeyError, TypeError, ValueError, TFCompressError):  # another tfcompress version, or task
-            _append_plain(written["md"], {k: data.get(k) for k in ("summary", "parity") if data.get(k)})
     print(f"report: {written['md']} (also .html/.csv); plots: "
           + ", ".join(os.path.basename(p) for p in written.values() if str(p).endswith(".png")))
     return 0
-
-
-def _append_plain(path, sections):
-    """Append ``{section: {key: value}}`` to a Markdown file as bullet lists."""
-    from ._io import write_text
-
-    with open(path) as f:
-        lines = [f.read().rstrip(), ""]
-    for title, values in sections.items():
-        lines += [f"### {title}", ""] + [f"- {k}: {v:.4g}" if isinstance(v, float) else f"- {k}: {v}"
-                                         for k, v in values.items()] + [""]
-    write_text(path, "\n".join(lines) + "\n")
 
 
 def main(argv=None):

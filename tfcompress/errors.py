@@ -43,3 +43,21 @@ def check_fraction(name, value, *, low=0.0, high=1.0, include_high=False):
         close = "]" if include_high else ")"
         raise TFCompressError(f"{name} = {value!r} is outside [{low:g}, {high:g}{close}")
     return v
+
+
+MAX_SEED = 2**32 - 1
+
+
+def check_seed(seed, name="seed"):
+    """Check that ``seed`` is a whole number in ``[0, 2**32 - 1]`` (what NumPy takes); return it.
+
+    Example:
+        >>> check_seed(-1)
+        Traceback (most recent call last):
+        ...
+        tfcompress.errors.TFCompressError: seed = -1 is outside [0, 4294967295]: pass a whole number such as 0
+    """
+    check(isinstance(seed, int) and not isinstance(seed, bool),
+          f"{name} = {seed!r} must be a whole number in [0, {MAX_SEED}]")
+    check(0 <= seed <= MAX_SEED, f"{name} = {seed!r} is outside [0, {MAX_SEED}]: pass a whole number such as 0")
+    return seed

@@ -146,6 +146,8 @@ def check_data_fits(models, data):
         tfcompress.errors.TFCompressError: the data lacks columns ['z'] that the models take as inputs (it has ['x']): pass data with these columns
     """
     needed = sorted(set().union(*(m.inputs for m in models)))
+    for name in needed:
+        _check_column(data, name, any("int" in str(m.inputs.get(name, "")) for m in models))
     missing = [n for n in needed if n not in data.arrays]
     if missing:
         have = sorted(data.arrays)
@@ -158,6 +160,24 @@ def check_data_fits(models, data):
                 raise TFCompressError(f"data column {name!r} has ids in [{values.min()}, {values.max()}] but model "
                                       f"{m.name} knows [0, {vocab}): use the data the model was trained on "
                                       "(for the built-in shop: the same --events and --seed)")
+
+
+def _check_column(data, name, ids):
+    """One clear error for a model input column that holds text (not numbers), or NaN where ids belong."""
+    if name not in data.frame.columns:
+        return
+    column = data.frame[name]
+    if name not in data.arrays:  # read as text: some value is not a number
+        numbers = pd.to_numeric(column, errors="coerce")
+        rows = np.flatnonzero(numbers.isna() & column.notna())
+        if len(rows):
+            raise TFCompressError(f"data column {name!r} holds {column.iloc[rows[0]]!r} (row {rows[0]}), not a "
+                                  "number: the models take numbers there; fix or drop such rows")
+        return
+    rows = np.flatnonzero(column.isna().to_numpy())
+    if ids and len(rows):
+        raise TFCompressError(f"data column {name!r} holds NaN (empty) ids in {len(rows)} row(s), first row "
+                              f"{rows[0]}: the models take whole-number ids there; fill or drop those rows")
 
 
 def _vocab_sizes(m):

@@ -29,7 +29,7 @@ from .._io import ensure_dir, write_json, write_text
 from ..errors import TFCompressError
 from .plots import pareto_plot
 
-__all__ = ["Report", "format_value"]
+__all__ = ["Report", "format_value", "markdown_to_html"]
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -59,7 +59,7 @@ _METRIC_WORDS = {"acc", "hit", "rate", "rmse", "sparsity", "diff", "lo", "hi", "
 def format_value(column, value):
     """Format one table cell for humans, choosing the format from the column name.
 
-    ``*bytes*`` -> KB/MB, ``*_us`` -> one decimal, ``*auc*`` / ``*ndcg*`` / ``*logloss*`` etc. -> four
+    ``*_vs_*`` (a ratio) -> ``0.1234x``, ``*bytes*`` -> KB/MB, ``*_us`` -> one decimal, ``*auc*`` / ``*ndcg*`` / ``*logloss*`` etc. -> four
     decimals, other floats -> four significant digits, missing -> ``-``.
 
     Example:
@@ -72,6 +72,8 @@ def format_value(column, value):
     if isinstance(value, (bool, np.bool_)):
         return str(bool(value))
     if isinstance(value, (int, float, np.integer, np.floating)):
+        if "_vs_" in name:
+            return f"{float(value):.4f}x"
         if "bytes" in name:
             return _human_bytes(value)
         if name.endswith("_us") or name.endswith("_ms"):
@@ -95,12 +97,56 @@ def _cells(frame):
     return header, body
 
 
+def _inline_html(text):
+    """Escaped text with ``**bold**`` and ```code``` spans."""
+    out = []
+    for i, part in enumerate(str(text).split("`")):
+        if i % 2:
+            out.append(f"<code>{html.escape(part)}</code>")
+        else:
+            bits = html.escape(part).split("**")
+            out.append("".join(f"<b>{b}</b>" if j % 2 else b for j, b in enumerate(bits)))
+    return "".join(out)
+
+
+def markdown_to_html(lines):
+    """HTML for a small, safe subset of Markdown: ``#`` headings, ``-`` bullet lists, paragraphs,
+    ``**bold**`` and ```code```. Every character of the text is escaped; nothing else is interpreted.
+
+    Example:
+        >>> print(markdown_to_html(["### Parity", "", "- a < b", "- **c**"]))
+        <h3>Parity</h3>
+        <ul><li>a &lt; b</li><li><b>c</b></li></ul>
+    """
+    lines = str(lines).splitlines() if isinstance(lines, str) else [str(line) for line in lines]
+    parts, items = [], []
+    for line in lines + [""]:
+        stripped = line.strip()
+        if stripped.startswith(("- ", "* ")):
+            items.append(f"<li>{_inline_html(stripped[2:])}</li>")
+            continue
+        if items:
+            parts.append("<ul>" + "".join(items) + "</ul>")
+            items = []
+        level = len(stripped) - len(stripped.lstrip("#"))
+        if 1 <= level <= 6 and stripped[level:level + 1] == " ":
+            parts.append(f"<h{level}>{_inline_html(stripped[level + 1:].strip())}</h{level}>")
+        elif stripped:
+            parts.append(f"<p>{_inline_html(stripped)}</p>")
+    return "\n".join(parts)
+
+
+def _ratio_name(column, baseline):
+    return f"{column[:-len('_bytes')] if column.endswith('_bytes') else column}_vs_{baseline}"
+
+
 # ---------------------------------------------------------------------------------------------------
 # Report
 
 
 _CSS = ("body{font-family:system-ui,sans-serif;margin:2em;color:#222}"
-        "table{border-collapse:collapse}th,td{border:1px solid #ccc;padding:4px 10px;text-align:right}"
+        "table{border-collapse:collapse;font-size:14px}.wide{overflow-x:auto}"
+        "th,td{border:1px solid #ccc;padding:3px 7px;text-align:right;white-space:nowrap}"
         "th{background:#f3f3f3}td:first-child,th:first-child{text-align:left}"
         "figure{margin:1.5em 0}img{max-width:100%}")
 
@@ -109,8 +155,12 @@ def _as_frame(rows, what):
     """A fresh DataFrame from a DataFrame or a list of dicts; a clear error naming ``what`` otherwise."""
     if isinstance(rows, pd.DataFrame):
         return rows.reset_index(drop=True).copy()
-    if isinstance(rows, (list, tuple)) and all(isinstance(r, dict) for r in rows):
-        return pd.DataFrame(list(rows))
+    if isinstance(rows, (list, tuple)):
+        bad = next((i for i, r in enumerate(rows) if not isinstance(r, dict)), None)
+        if bad is None:
+            return pd.DataFrame(list(rows))
+        raise TFCompressError(f"{what}[{bad}] is {repr(rows[bad])[:60]} ({type(rows[bad]).__name__}), not a "
+                              "dict: each row must map column names to values")
     raise TFCompressError(f"{what} must be a list of dicts or a DataFrame, got {type(rows).__name__}")
 
 
@@ -137,6 +187,49 @@ class Report:
         self.meta = dict(meta or {})
         self.plots = []  # list of (caption, PNG bytes)
         self.tables = {}  # extra tables shown after the main one: title -> DataFrame
+        self.sections = []  # Markdown lines of each section shown after the tables (Markdown and HTML)
+
+    def add_section(self, lines):
+        """Add a section, given as Markdown lines (``#`` headings, ``-`` bullets), shown after the tables
+        in Markdown and, through :func:`markdown_to_html`, in HTML. Returns self.
+
+        Example:
+            >>> r = Report([{"name": "a"}]).add_section(["### Verdict", "", "- all good"])
+            >>> "<h3>Verdict</h3>" in r.to_html() and r.to_markdown().endswith("- all good\\n")
+            True
+        """
+        if isinstance(lines, str):
+            lines = lines.splitlines()
+        lines = [str(line) for line in lines]
+        while lines and not lines[-1].strip():
+            lines.pop()
+        if lines:
+            self.sections.append(lines)
+        return self
+
+    def add_ratios(self, baseline, columns=("size_bytes", "auc"), label="name"):
+        """Add ``<column>_vs_<baseline>`` columns (the row's value / the ``baseline`` row's), each right
+        after its column; ``size_bytes`` gives ``size_vs_<baseline>``. Columns the table lacks are skipped.
+        Returns self.
+
+        Example:
+            >>> r = Report([{"name": "teacher", "size_bytes": 1000, "auc": 0.8},
+            ...             {"name": "int8", "size_bytes": 100, "auc": 0.78}]).add_ratios("teacher")
+            >>> r.frame["size_vs_teacher"].tolist(), round(float(r.frame["auc_vs_teacher"].iloc[1]), 3)
+            ([1.0, 0.1], 0.975)
+        """
+        if label not in self.frame.columns or not (self.frame[label].astype(str) == str(baseline)).any():
+            raise TFCompressError(f"no row named {baseline!r} in column {label!r}: pass the name of a row "
+                                  f"(rows: {self.frame.get(label, pd.Series(dtype=object)).tolist()})")
+        base = self.frame[self.frame[label].astype(str) == str(baseline)].iloc[0]
+        for column in [c for c in columns if c in self.frame.columns]:
+            values = pd.to_numeric(self.frame[column], errors="coerce")
+            ratio = values / float(base[column]) if pd.notna(base[column]) and base[column] else np.nan
+            name = _ratio_name(column, baseline)
+            if name in self.frame.columns:
+                self.frame = self.frame.drop(columns=[name])
+            self.frame.insert(self.frame.columns.get_loc(column) + 1, name, ratio)
+        return self
 
     def add_table(self, title, rows):
         """Add a further table (list of dicts or DataFrame) shown after the main one. Returns self.
@@ -163,7 +256,7 @@ class Report:
         """
         if not isinstance(d, dict) or not isinstance(d.get("stages"), list):
             raise TFCompressError("a report dict needs a 'stages' list: pass the content of a report.json")
-        report = cls(d["stages"], title=d.get("title", "tfcompress report"), meta=d.get("meta") or {})
+        report = cls(_as_frame(d["stages"], "report 'stages'"), title=d.get("title", "tfcompress report"), meta=d.get("meta") or {})
         for title, rows in (d.get("tables") or {}).items():
             report.add_table(title, rows)
         return report
@@ -204,6 +297,8 @@ class Report:
             align = ["---" if i == 0 else "---:" for i in range(len(header))]
             lines += ["", f"### {title}", "", line(header), "| " + " | ".join(align) + " |"]
             lines += [line(row) for row in body]
+        for section in self.sections:
+            lines += [""] + section
         return "\n".join(lines) + "\n"
 
     def _records(self, frame=None):
@@ -233,12 +328,13 @@ class Report:
         head = "".join(f"<th>{html.escape(c)}</th>" for c in header)
         rows = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>"
                        for row in body)
-        return f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>"
+        return f'<div class="wide"><table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table></div>'
 
     def _body_html(self, plots):
         parts = [f"<h2>{html.escape(self.title)}</h2>", self._table_html()]
         for title, frame in self.tables.items():
             parts += [f"<h3>{html.escape(title)}</h3>", self._table_html(frame)]
+        parts += [f"<section>{markdown_to_html(section)}</section>" for section in self.sections]
         for caption, png in plots:
             data = base64.b64encode(png).decode("ascii")
             parts.append(f'<figure><img alt="{html.escape(caption)}" src="data:image/png;base64,'

@@ -178,7 +178,7 @@ def _numeric_kind(values, name, max_categories):
         return "time"
     if integral and values.nunique() <= max_categories:
         return "categorical"
-    if integral and ("id" in words or words[-1:] == ["id"] or set(words) & (_USER_WORDS | _ITEM_WORDS)):
+    if integral and words and (words[-1] in ("id", "ids") or words[-1] in _USER_WORDS | _ITEM_WORDS):
         return "id"
     return "numeric"
 
@@ -246,10 +246,10 @@ def _infer_roles(frame, kind, roles):
 
 
 def _names_an_id(name, kind, words):
-    """``user_id``, ``customerId``, ``user``, ``movie`` name an id column; ``VisitorType`` does not."""
+    """``user_id``, ``customerId``, ``user``, ``movie``, ``buyer_sku`` name an id column; ``VisitorType`` and
+    ``ProductRelated`` (a count of pages) do not: the name must end in the role word or in ``id``."""
     t = tokens(name)
-    return kind in ("id", "categorical") and bool(set(t) & words) and (len(t) == 1 or t[-1] in ("id", "ids")
-                                                                       or kind == "id")
+    return kind in ("id", "categorical") and bool(set(t) & words) and (t[-1] in ("id", "ids") or t[-1] in words)
 
 
 def _label_candidates(frame, kind, free):

@@ -100,7 +100,11 @@ class Distiller(keras.Model):
         if self._teachers_kind != "one" and not models:
             raise TFCompressError("teachers must be a non-empty list or dict of tf_keras models")
         for n, m in zip(names, models):
-            check_model("teacher" if self._teachers_kind == "one" else f"teacher {n!r}", m)
+            what = "teacher" if self._teachers_kind == "one" else f"teacher {n!r}"
+            check_model(what, m)
+            if m is self.student:
+                raise TFCompressError(f"{what} is the student itself (the same model object {m.name!r}): "
+                                      "distil from a separately trained teacher")
             m.trainable = False  # frozen, never updated (documented, not an error)
         self.teacher_models, self._teacher_names = models, names
         self.teacher = models[0] if models else None

@@ -4,7 +4,8 @@ An int8 file takes its input and activation ranges from the calibration rows: a 
 handful of rows or rows unlike the real data give a file that is silently wrong. :func:`check_calibration`
 raises one :class:`~tfcompress.errors.TFCompressError` line (NaN/inf, fewer than ``MIN_SAMPLES`` rows,
 categorical ids outside the model's vocabulary) or warns one line (a constant input, fewer than
-``WARN_SAMPLES`` rows, a range covering less than ``MIN_COVERAGE`` of the validation data's).
+``WARN_SAMPLES`` rows, a range covering less than ``MIN_COVERAGE`` of the validation data's 1st-99th
+percentile range).
 :func:`check_inputs` does the same for ``TFLiteModel.predict``: strings or NaN where numbers belong are an
 error; ids outside the vocabulary go to the out-of-vocabulary id when the model has one, else an error.
 
@@ -24,12 +25,13 @@ from ..errors import TFCompressError
 
 MIN_SAMPLES = 10     # fewer calibration rows: an error
 WARN_SAMPLES = 100   # fewer (when the data ran out before the rows asked for): a warning
-MIN_COVERAGE = 0.9   # share of the validation data's range the calibration range should cover
+MIN_COVERAGE = 0.9   # share of the validation data's 1st-99th percentile range calibration should cover
 
 
 def vocabulary(model):
     """``{input name: {"size": rows, "oov": 0 or None}}`` of the model inputs that feed an embedding table
-    directly (``oov`` is 0 when the table maps unknown ids to row 0 itself).
+    directly (``oov`` is 0 when the table maps unknown ids to row 0 itself), and ``{"fills_missing": True}``
+    for inputs that feed a ``NumericNormalization`` layer (it replaces NaN/inf with its fill value).
 
     Example:
         >>> from tfcompress import keras
@@ -43,6 +45,9 @@ def vocabulary(model):
             continue
         for node in layer.outbound_nodes:
             table = node.outbound_layer
+            if type(table).__name__ == "NumericNormalization":  # fills NaN/inf itself, inside the model
+                out[layer.name] = {"fills_missing": True}
+                continue
             size = getattr(table, "input_dim", None) or getattr(table, "vocab_size", None)
             if isinstance(size, int):
                 safe = type(table).__module__.startswith("tfcompress.models")
@@ -118,20 +123,22 @@ def _check_coverage(arrays, validation):
             continue
         val = np.asarray(validation[name], dtype=np.float64)
         val = val[np.isfinite(val)]
-        if not val.size or val.max() <= val.min():
+        vlo, vhi = np.percentile(val, [1, 99]) if val.size else (0.0, 0.0)  # a few outliers do not count
+        if vhi <= vlo:
             continue
         lo, hi = float(np.min(values)), float(np.max(values))
-        share = max(0.0, min(hi, val.max()) - max(lo, val.min())) / (val.max() - val.min())
+        share = max(0.0, min(hi, vhi) - max(lo, vlo)) / (vhi - vlo)
         if share < MIN_COVERAGE:
             warnings.warn(f"calibration input {name!r} spans [{lo:g}, {hi:g}], {share:.0%} of the validation "
-                          f"data's range [{val.min():g}, {val.max():g}]: calibrate on rows drawn like the data "
-                          f"the model will see", UserWarning, stacklevel=5)
+                          f"data's range [{vlo:g}, {vhi:g}] (1st-99th percentile): calibrate on rows drawn like "
+                          f"the data the model will see", UserWarning, stacklevel=5)
 
 
 def check_inputs(arrays, details, vocab=None):
     """Check (and return) the input ``arrays`` of a ``.tflite`` model whose input tensors are ``details``
-    (``{name: interpreter details}``): strings where numbers belong and NaN/inf are errors; ids outside
-    ``vocab`` (see :func:`vocabulary`) go to its out-of-vocabulary id when there is one, else an error.
+    (``{name: interpreter details}``): strings where numbers belong and NaN/inf are errors (but for inputs
+    whose ``vocab`` entry says the model ``fills_missing`` itself); ids outside ``vocab`` (see
+    :func:`vocabulary`) go to its out-of-vocabulary id when there is one, else an error.
 
     Example:
         >>> details = {"item": {"dtype": np.int32}}
@@ -145,9 +152,9 @@ def check_inputs(arrays, details, vocab=None):
             example = str(next(iter(values.ravel()), ""))
             raise TFCompressError(f"input {name!r} holds text (e.g. {example!r}); the model takes "
                                   f"{want.name} numbers: map the values to ids as in training")
-        if values.dtype.kind == "f":
-            _check_finite(f"input {name!r}", values, len(values))
         entry = (vocab or {}).get(name) or {}
+        if values.dtype.kind == "f" and not entry.get("fills_missing"):
+            _check_finite(f"input {name!r}", values, len(values))
         if entry.get("size") and want.kind in "iu" and values.dtype.kind in "iuf":
             values = _in_vocabulary(name, values, entry)
         out[name] = values

@@ -32,7 +32,8 @@ def sidecar_path(path):
 
 def sidecar_vocabulary(path):
     """``{input: {"size": rows, "oov": id or None}}`` from the sidecar of ``path``: its ``vocabulary``
-    (written by ``to_tflite``), else its ``feature_spec``'s categorical features (id 0 = unknown); ``{}``
+    (written by ``to_tflite``), else its ``feature_spec``'s categorical features (id 0 = unknown); numeric
+    features the model fills itself (a ``fill`` in the spec) get ``{"fills_missing": True}``; ``{}``
     without a sidecar.
 
     Example:
@@ -49,6 +50,8 @@ def sidecar_vocabulary(path):
     spec = (side.get("feature_spec") or {}).get("features") or []
     out = {f["name"]: {"size": int(f["vocab_size"]), "oov": 0} for f in spec
            if isinstance(f, dict) and f.get("kind") == "categorical" and f.get("vocab_size")}
+    out.update({f["name"]: {"fills_missing": True} for f in spec
+                if isinstance(f, dict) and f.get("kind") == "numeric" and "fill" in f})
     for name, entry in (side.get("vocabulary") or {}).items():
         out[name] = {**entry, "oov": entry.get("oov") if entry.get("oov") is not None else out.get(name, {}).get("oov")}
     return out
@@ -184,7 +187,11 @@ class TFLiteModel:
         sizes = {len(a) for a in arrays.values()}
         if len(sizes) != 1:
             raise TFCompressError(f"inputs have different lengths: { {n: len(a) for n, a in arrays.items()} }")
-        return check_inputs(arrays, self.inputs, self.vocabulary)
+        try:
+            return check_inputs(arrays, self.inputs, self.vocabulary)
+        except TFCompressError as e:
+            name = os.path.splitext(os.path.basename(self.path))[0]
+            raise TFCompressError(f"{name} failed on the data: {e}") from None
 
     def _resize(self, batch):
         if self._batch == batch:

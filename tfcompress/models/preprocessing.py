@@ -18,7 +18,9 @@ from ..errors import TFCompressError
 
 @keras.utils.register_keras_serializable(package="tfcompress")
 class NumericNormalization(keras.layers.Layer):
-    """``(clip(fill if x is NaN/inf else x, low, high) - mean) / std`` elementwise (float32).
+    """``(clip(fill if x is NaN/inf else x, low, high) - mean) / std`` elementwise (float32);
+    ``column=True`` returns it as a ``(batch, 1)`` column (reshaped last, so the NaN test reads the raw
+    float input, and a model can concatenate it directly: QAT then leaves the layer float).
 
     Example:
         >>> layer = NumericNormalization(mean=1.0, std=4.0, fill=1.0, low=0.0, high=9.0)

@@ -13,7 +13,7 @@ import dataclasses
 import os
 from dataclasses import dataclass, field
 
-from ..errors import TFCompressError, check, check_fraction
+from ..errors import TFCompressError, check, check_fraction, check_seed
 from ..tasks import Task, get_task
 from ..tasks.inference import task_for
 
@@ -245,6 +245,7 @@ def _check_values(cfg):
           f"events = {ev!r} must be a whole number in [{MIN_EVENTS}, {MAX_EVENTS}]")
     check(ev >= MIN_EVENTS, f"events = {ev} is too few to split into train/validation/test: use at least {MIN_EVENTS}")
     check(ev <= MAX_EVENTS, f"events = {ev} is above the maximum of {MAX_EVENTS}")
+    check_seed(cfg.seed)
     check_fraction("target_sparsity", cfg.target_sparsity)
     check_fraction("alpha", cfg.alpha, include_high=True)
     check(isinstance(cfg.temperature, (int, float)) and cfg.temperature > 0,

@@ -1,6 +1,7 @@
-"""The report of a run: the table (``report.md/.csv/.json/.html``), ``pareto.png``, and the task's report
-sections (summary, parity) rendered from the figures in ``report.json`` — so ``tfcompress report``
-re-renders a run folder the same way.
+"""The report of a run: the table (``report.md/.csv/.json/.html``, with ratio-to-teacher columns),
+``pareto.png``, and the task's report sections (summary, distillation verdict, parity) rendered as Markdown
+lines from the figures in ``report.json`` and shown in both ``report.md`` and ``report.html`` — so
+``tfcompress report`` re-renders a run folder the same way (:func:`add_report_sections`).
 
 Example:
     >>> import os, tempfile
@@ -17,8 +18,12 @@ import platform
 from .. import __version__
 from .._io import write_json, write_text
 from .._keras import tf
+from ..errors import TFCompressError
 from ..stages import is_jsonable
 from ..tasks import get_task
+
+#: the row the ratio columns (``size_vs_teacher``, ``<metric>_vs_teacher``) divide by
+TEACHER = "teacher"
 
 LATENCY_NOTE = ("batch 1, CPU; Keras via a compiled tf.function, TFLite via the LiteRT interpreter with 1 thread; "
                 "interleaved runs")
@@ -36,6 +41,10 @@ def write_run_report(context, rows, figures, elapsed):
             "latency": LATENCY_NOTE, "gpu": _gpu_note(), "run_id": context.run_id,
             "data": context.data.description}
     report = Report(rows, title=f"tfcompress run: {task.name}", meta=meta)
+    if TEACHER in report.frame.get("name", ()).tolist():
+        report.add_ratios(TEACHER, ("size_bytes", task.metric))
+    for lines in _section_lines(task, figures):
+        report.add_section(lines)
     plot_path = os.path.join(config.out, "pareto.png")
     pareto_plot(report.frame, x="size_bytes", y=task.metric, label="name", path=plot_path)
     report.add_plot(plot_path, f"{task.metric} vs size (log scale); the Pareto front joins the best trade-offs")
@@ -46,7 +55,6 @@ def write_run_report(context, rows, figures, elapsed):
         row.update({k: v for k, v in r.extra.items() if k != "latency" and is_jsonable(v)})
     full.update({**figures, "config": config.to_dict(), "run_id": context.run_id})
     write_json(paths["json"], full)
-    _append(paths["md"], task, full)
     return next((h for s in task.report_sections if (h := s.headline(figures.get(s.key) or {}))), None)
 
 
@@ -57,11 +65,45 @@ def append_report_sections(path, report):
     _append(path, get_task(report.get("config", {}).get("task", "ctr")), report)
 
 
+def add_report_sections(report, data):
+    """Add the task's report sections, rendered from ``data`` (a ``report.json`` dict), to ``report`` (a
+    :class:`tfcompress.bench.Report`), so its Markdown and HTML both show them; figures this version
+    cannot render (another tfcompress version, an unknown task) are shown as plain bullet lists.
+    Returns ``report``.
+
+    Example:
+        >>> from tfcompress.bench import Report
+        >>> r = add_report_sections(Report([{"name": "a"}]), {"config": {"task": "ctr"}, "parity": {"x": 1}})
+        >>> r.sections
+        [['### parity', '', '- x: 1']]
+    """
+    try:
+        sections = _section_lines(get_task((data.get("config") or {}).get("task", "ctr")), data)
+    except (KeyError, TypeError, ValueError, AttributeError, TFCompressError):
+        sections = [_plain_lines(title, values) for title in ("summary", "parity")
+                    if isinstance(values := data.get(title), dict) and values]
+    for lines in sections:
+        report.add_section(lines)
+    return report
+
+
+def _section_lines(task, figures):
+    """The Markdown lines of each of the task's sections that has figures (``{section key: figures}``)."""
+    rendered = (section.markdown(figures.get(section.key) or {}) for section in task.report_sections)
+    return [lines for lines in rendered if lines]
+
+
+def _plain_lines(title, values):
+    """``{key: value}`` as a heading and a bullet list."""
+    return [f"### {title}", ""] + [f"- {k}: {v:.4g}" if isinstance(v, float) else f"- {k}: {v}"
+                                   for k, v in values.items()] + [""]
+
+
 def _append(path, task, report):
     with open(path) as f:
         lines = [f.read().rstrip(), ""]
-    for section in task.report_sections:
-        lines += section.markdown(report.get(section.key) or {})
+    for section in _section_lines(task, report):
+        lines += section
     write_text(path, "\n".join(lines) + "\n")
 
 

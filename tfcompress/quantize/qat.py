@@ -97,11 +97,22 @@ def quantize_aware(model, *, preserve=None, layers=None):
         return _q.quantize_annotate_layer(layer, quantize_config=config)
 
     base = copy_model(model)
-    with _q.quantize_scope(custom_objects()):
+    own = {type(l).__name__: type(l) for l in model.submodules if isinstance(l, keras.layers.Layer)}
+    with _q.quantize_scope({**own, **custom_objects()}):  # the model's own layer classes rebuild too
         annotated = keras.models.clone_model(base, clone_function=annotate)
         try:
             return _q.quantize_apply(annotated, scheme=_scheme(preserve))
-        except (ValueError, TypeError, RuntimeError) as e:
-            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-            raise TFCompressError(f"tfmot could not apply QAT ({preserve or 'plain'} scheme) to model "
-                                  f"{model.name!r}: {first}") from e
+        except (ValueError, TypeError, RuntimeError, AttributeError, KeyError) as e:
+            raise TFCompressError(_qat_failed(model, preserve, e)) from e
+
+
+def _qat_failed(model, preserve, error):
+    """One line: why tfmot failed, naming the model's custom layers (the usual cause) and the fix."""
+    first = (str(error).strip().splitlines() or [type(error).__name__])[0][:200]
+    custom = sorted({f"{l.name} ({type(l).__name__})" for l in model.submodules if isinstance(l, keras.layers.Layer)
+                     and not type(l).__module__.startswith(("tf_keras.", "keras.", "tensorflow"))
+                     and config_for(l) is None})
+    hint = (f"; custom layer(s) {custom} cannot be rebuilt: give each a get_config() with its __init__ "
+            "arguments, pass them in tfmot's quantize_scope, or give them a QuantizeConfig") if custom else ""
+    return (f"tfmot could not apply QAT ({preserve or 'plain'} scheme) to model {model.name!r}: "
+            f"{type(error).__name__} {first}{hint}")

@@ -11,7 +11,7 @@ import time
 from .base import Stage, StageResult
 from .compression import latest_student
 from .teacher_source import record_given_tflite
-from .training import teacher_model
+from .training import BaselineStage, DistillStage, TeacherStage, teacher_model
 
 
 class ExportStage(Stage):
@@ -23,6 +23,8 @@ class ExportStage(Stage):
     student_result = "student_int8"
     results = (teacher_result, student_result)
     resumable = True  # its results are files
+    requires = ((TeacherStage.name, DistillStage.name, BaselineStage.name),)
+    needs = "a trained model (a teacher or a student)"
 
     def run(self, context):
         started = time.perf_counter()

@@ -117,7 +117,8 @@ def teacher_label(source):
     """
     if source is None or isinstance(source, (str, os.PathLike)):
         return None if source is None else os.fspath(source)
-    return f"<{getattr(source, 'name', type(source).__name__)}: in-memory {type(source).__module__.split('.')[0]} model>"
+    package = type(source).__module__.split(".")[0]
+    return f"<{getattr(source, 'name', type(source).__name__)}: in-memory {package} model>"
 
 
 def to_logits(values, output):
@@ -272,7 +273,11 @@ def _offline(kind, source, path, output):
     if kind == "tflite":
         from ai_edge_litert.interpreter import Interpreter
 
-        runner = Interpreter(model_path=path).get_signature_runner()
+        try:
+            runner = Interpreter(model_path=path).get_signature_runner()
+        except ValueError as e:
+            raise TFCompressError(f"--teacher {path!r} is not a .tflite file with one signature: "
+                                  f"{str(e).strip().splitlines()[0][:160]}") from None
         inputs = {n: (_kind_of(d["dtype"]), tuple(int(s) for s in d["shape"][1:]))
                   for n, d in runner.get_input_details().items()}
     else:

@@ -56,28 +56,29 @@ def check_interactions_data(data, config=None):
 
 def _load_log(data, config):
     """``(events, spec, source)`` of ``data`` (``None`` for the built-in shop)."""
-    from ..data import find_dataset, load_movielens, missing_data_message
-
     import pandas as pd
+
+    from ..data import find_dataset, load_movielens, missing_data_message
 
     if data is None:
         return None
     if isinstance(data, pd.DataFrame):
         return _generic_log(data, data, config)
     key = str(data).strip()
-    threshold = getattr(config, "label_threshold", None)
+    given = getattr(config, "label_threshold", None)
+    threshold = 4.0 if given is None else float(given)
     if key.lower() in MOVIELENS_NAMES:
         if find_dataset("movielens-small") is None:
             raise TFCompressError(f"--data {key}: {missing_data_message('movielens-small')}")
-        d = load_movielens(None, use_tfds=False, positive_threshold=threshold or 4.0)
-        return d.events, d.spec, f"MovieLens-small ratings (click = rating >= {threshold or 4:g}), shared data folder"
+        d = load_movielens(None, use_tfds=False, positive_threshold=threshold)
+        return d.events, d.spec, f"MovieLens-small ratings (click = rating >= {threshold:g}), shared data folder"
     path = os.path.expanduser(key)
     if not os.path.exists(path):
         raise TFCompressError(f"--data {key!r} does not exist and is not 'movielens': {DATA_HELP}")
     frame = None if os.path.isdir(path) or path.endswith(".zip") else _read_log(path, config)
-    if frame is None or _MOVIELENS_COLUMNS <= set(frame.columns):
-        d = load_movielens(path, use_tfds=False, positive_threshold=threshold or 4.0)
-        return d.events, d.spec, f"MovieLens ratings from {key} (click = rating >= {threshold or 4:g})"
+    if frame is None or (path.lower().endswith(".csv") and _MOVIELENS_COLUMNS <= set(frame.columns)):
+        d = load_movielens(path, use_tfds=False, positive_threshold=threshold)  # genres from movies.csv beside it
+        return d.events, d.spec, f"MovieLens ratings from {key} (click = rating >= {threshold:g})"
     return _generic_log(frame, key, config)
 
 
@@ -101,7 +102,8 @@ def _generic_log(frame, data, config):
     if roles["rating"]:
         threshold, why = rating_threshold(frame[roles["rating"]], getattr(config, "label_threshold", None))
     d = interactions_from_frame(frame, user=roles["user"], item=roles["item"], time=roles["time"],
-                                label=roles["label"], rating=roles["rating"], threshold=threshold or 4.0)
+                                label=roles["label"], rating=roles["rating"],
+                                threshold=4.0 if threshold is None else threshold)
     how = (f"label {roles['label']!r}" if roles["label"] else
            f"click = {roles['rating']} >= {threshold:g}{why}" if roles["rating"] else "every row a positive")
     used = {v for v in roles.values() if v}

@@ -6,9 +6,10 @@ roles come from the config (``--label``, ``--user``, ``--item``, ``--time``, ``-
 ``--drop``, ``--label-threshold``) or are inferred, and the first progress line says what was assumed
 (:meth:`Schema.roles_line`). The label's objective decides the output and the metric: binary (AUC),
 multiclass (accuracy) or regression (RMSE, lower is better). Numbers go into the model raw: missing-value
-fill, clipping and normalization are layers inside it (:class:`~tfcompress.models.NumericNormalization`),
-so the ``.tflite`` takes raw numbers; strings become ids through the vocabulary JSON written beside the
-``.tflite`` files. The schema is saved as ``schema.json`` in the run folder.
+fill, clipping and normalization are layers inside it (:class:`~tfcompress.models.NumericNormalization`,
+statistics from the training split only), so the ``.tflite`` takes raw numbers; strings become ids
+through the vocabulary JSON written beside the ``.tflite`` files. The schema is saved as ``schema.json``
+in the run folder.
 
 Example:
     >>> import pandas as pd
@@ -64,7 +65,7 @@ class TableTask(Task):
     int8_io = False  # the .tflite takes raw float numbers (NaN for missing): preprocessing is inside it
 
     def __init__(self):
-        self.schema, self.parts, self.notes = None, None, []
+        self.schema, self.parts, self.notes, self._key = None, None, [], None
 
     def defaults(self, quick):
         if quick:
@@ -110,7 +111,8 @@ class TableTask(Task):
         split (``self.parts``: :func:`~tfcompress.data.split_table`); cached."""
         from ..data import Schema, read_table, split_table
 
-        if self.schema is not None:
+        key = _data_key(config)
+        if self.schema is not None and key == self._key:
             return self.schema
         frame = read_table(config.data, sep=config.sep, header="infer" if config.header is None else config.header)
         options = dict(label=config.label, user=config.user, item=config.item, time=config.time,
@@ -126,8 +128,9 @@ class TableTask(Task):
         frame = self._rows_with_label(frame, schema)
         for note in self.notes:
             print(f"tfcompress: warning: {note}", file=sys.stderr, flush=True)
-        self.parts = split_table(frame, schema, how=config.split or "auto", seed=config.seed)
-        self.schema = schema
+        parts = split_table(frame, schema, how=config.split or "auto", seed=config.seed)
+        schema = _fitted_on_train(schema, parts.train)
+        self.parts, self.schema, self._key = parts, schema, key
         self.objective, self.metric = schema.objective, METRICS[schema.objective]
         return schema
 
@@ -169,9 +172,41 @@ class TableTask(Task):
         return {"vocabulary": data.schema.vocabulary_json(os.path.join(folder, VOCABULARY_FILE))}
 
 
+def _data_key(config):
+    """What the cached schema and split depend on (a DataFrame by identity)."""
+    data = config.data
+    data = ("frame", id(data)) if not isinstance(data, (str, os.PathLike)) else os.fspath(data)
+    fields = ("sep", "header", "label", "user", "item", "time", "text", "features", "drop", "label_threshold",
+              "split", "seed")
+    return (data,) + tuple(getattr(config, f) for f in fields)
+
+
+def _fitted_on_train(schema, train):
+    """``schema`` (read off the whole table, which the split needs) with the numbers' fill, mean, std and
+    range refit on the training rows only, so the validation and test rows do not shift the model's
+    normalization. The vocabularies stay those of the whole table: the ids are then exactly what
+    ``Schema.infer(frame, ...)`` gives, which a teacher of your own can be trained on (a value seen only
+    outside train keeps its id; its embedding row is simply never trained)."""
+    from ..data import Schema
+
+    numeric = [c.name for c in schema.inputs if not c.is_ids]
+    if not numeric:
+        return schema
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # a column constant on train keeps its whole-table statistics
+        fitted = Schema.infer(train[numeric].reset_index(drop=True), label=False,
+                              kinds={n: schema[n].kind for n in numeric})
+    stats = {c.name: c for c in fitted.columns}
+    for c in schema.columns:
+        if c.name in stats:
+            f = stats[c.name]
+            c.fill, c.mean, c.std, c.low, c.high = f.fill, f.mean, f.std, f.low, f.high
+    return schema
+
+
 def _filled(inputs, schema):
     """``inputs`` with missing numbers replaced by their fill, as the model's preprocessing does: the same
-    outputs, and what int8 calibration and ``TFLiteModel.predict`` accept (they refuse NaN)."""
+    outputs, and what int8 calibration accepts (it refuses NaN)."""
     out = dict(inputs)
     for c in schema.inputs:
         if not c.is_ids:
