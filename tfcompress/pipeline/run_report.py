@@ -41,7 +41,7 @@ def write_run_report(context, rows, figures, elapsed):
             "latency": LATENCY_NOTE, "gpu": _gpu_note(), "run_id": context.run_id,
             "data": context.data.description}
     report = Report(rows, title=f"tfcompress run: {task.name}", meta=meta)
-    if TEACHER in report.frame.get("name", ()).tolist():
+    if TEACHER in list(report.frame.get("name", [])):
         report.add_ratios(TEACHER, ("size_bytes", task.metric))
     for lines in _section_lines(task, figures):
         report.add_section(lines)
