@@ -60,11 +60,7 @@ def infer_fields(frame, *, label=None, user=None, item=None, time=None, text=Non
     """The fields of the :class:`~tfcompress.data.Schema` of DataFrame ``frame``, as a dict
     (:meth:`Schema.infer <tfcompress.data.Schema.infer>` is the public way in).
 
-    ``label``/``user``/``item``/``time``/``text`` name role columns (inferred when None; ``label=False``
-    for no label); ``features`` keeps only those columns as features; ``drop`` drops columns; ``kinds``
-    forces kinds (``{"zip": "categorical"}``); ``objective`` forces ``binary``/``multiclass``/
-    ``regression``; ``label_threshold`` makes a binary label of ``value >= threshold``; ``min_count``:
-    rarer values share the OOV id 0; ``max_categories``: ints with more values are numeric.
+    The keywords are those of :meth:`Schema.infer <tfcompress.data.Schema.infer>`.
 
     Example:
         >>> import pandas as pd

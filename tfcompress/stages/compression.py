@@ -38,7 +38,7 @@ class PruneStage(Stage):
         pruned = prune.prune_low_magnitude(source.model, cfg.target_sparsity, total_steps=total)
         fit_student(context, pruned, cfg.prune_epochs, callbacks=prune.pruning_callbacks(),
                     lr=cfg.student_learning_rate / 3)
-        result = record_keras(context, self.result, prune.strip(pruned), started,
+        result = record_keras(context, self.result, prune.strip_pruning(pruned), started,
                               f"pruned to {cfg.target_sparsity:.0%} over {total} steps")
         result.extra["pruned_from"] = source.name
         return result
