@@ -14,10 +14,21 @@ from .._keras import tf
 from ..errors import TFCompressError
 
 
-def frame_to_inputs(df, spec):
-    """A dict name -> NumPy array (int32 ids, float32 numbers) of ``spec``'s features from ``df``."""
-    spec.check_frame(df, need_label=False)
-    return {f.name: df[f.name].to_numpy().astype(f.dtype) for f in spec.features}
+def frame_to_inputs(df, spec, names=None):
+    """A dict name -> NumPy array (int32 ids, float32 numbers) of ``spec``'s features from ``df`` (only
+    the features ``names``, e.g. one tower's inputs, when given).
+
+    Example:
+        >>> from tfcompress.data import make_ecommerce
+        >>> d = make_ecommerce(events=1000, seed=0)
+        >>> x = frame_to_inputs(d.events.iloc[:2], d.spec, names=["user_id"])
+        >>> list(x), x["user_id"].dtype.name
+        (['user_id'], 'int32')
+    """
+    if names is None:
+        spec.check_frame(df, need_label=False)
+        names = [f.name for f in spec.features]
+    return {n: df[n].to_numpy().astype(spec[n].dtype) for n in names}
 
 
 def labels_of(df, spec):

@@ -9,12 +9,9 @@ Example:
 import numpy as np
 import pandas as pd
 
+from ..data.datasets import frame_to_inputs
 from ..errors import TFCompressError
 from ..metrics import hit_rate_at_k, ndcg_at_k
-
-
-def _inputs(df, names, spec):
-    return {n: df[n].to_numpy().astype(spec[n].dtype) for n in names}
 
 
 def query_embeddings(model, frame, spec, batch_size=4096):
@@ -28,7 +25,7 @@ def query_embeddings(model, frame, spec, batch_size=4096):
         >>> query_embeddings(m, d.events.iloc[:3], d.spec).shape
         (3, 16)
     """
-    return model.query_model.predict(_inputs(frame, model.query_model.input_names, spec),
+    return model.query_model.predict(frame_to_inputs(frame, spec, model.query_model.input_names),
                                      batch_size=batch_size, verbose=0)
 
 
@@ -44,7 +41,7 @@ def candidate_embeddings(model, catalog, spec, batch_size=4096):
         >>> candidate_embeddings(m, catalog, d.spec).shape == (len(catalog), 16)
         True
     """
-    return model.candidate_model.predict(_inputs(catalog, model.candidate_model.input_names, spec),
+    return model.candidate_model.predict(frame_to_inputs(catalog, spec, model.candidate_model.input_names),
                                          batch_size=batch_size, verbose=0)
 
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..data.datasets import frame_to_inputs
 from ..errors import TFCompressError
 from .base import TaskData
 
@@ -92,11 +93,6 @@ def with_sampled_negatives(events, catalog, spec, *, per_positive=2, seed=0):
             neg[col] = pick[col].to_numpy()
     neg[spec.label] = 0
     return pd.concat([events, neg], ignore_index=True)
-
-
-def frame_inputs(frame, names, spec):
-    """``{name: column}`` of ``frame`` for the inputs ``names``, each at its feature's dtype."""
-    return {n: frame[n].to_numpy().astype(spec[n].dtype) for n in names}
 
 
 def list_inputs(frame, item_ids, catalog, spec, item_features):
@@ -213,9 +209,9 @@ def load_recommendation(config, list_size):
     order = " in file order (no time column):" if spec.metadata.get("no_time") else ""
     return RecommendationData(
         train_ds=retrieval_dataset(train, spec, batch_size=bs, seed=config.seed), val_ds=None,
-        test_inputs=frame_inputs(test, query_names, spec), test_labels=test["item_id"].to_numpy(),
-        calibration_inputs=frame_inputs(calib, query_names, spec),
-        latency_inputs=frame_inputs(test.iloc[:1], query_names, spec),
+        test_inputs=frame_to_inputs(test, spec, query_names), test_labels=test["item_id"].to_numpy(),
+        calibration_inputs=frame_to_inputs(calib, spec, query_names),
+        latency_inputs=frame_to_inputs(test.iloc[:1], spec, query_names),
         steps_per_epoch=int(np.ceil(len(train) / bs)),
         description=(f"{source}: {len(events):,} events, {len(train) + len(test):,} positives of "
                      f"{events.user_id.nunique():,} users on {len(catalog):,} items; leave-last-out{order} "
