@@ -18,6 +18,7 @@ import sys
 
 from . import bench_command
 from .bench_command import whole_number
+from .choices import EXPORT_MODES, RECOVERY_OPTIONS
 
 PROG = "tfcompress"
 
@@ -62,6 +63,22 @@ def _add_run_parser(sub):
     r.add_argument("--overwrite", action="store_true", help="move another run found in the folders aside "
                    "(into FOLDER/.previous-RUNID/) instead of refusing")
     _add_own_data_arguments(r)
+    add_recipe_arguments(r)
+
+
+def add_recipe_arguments(r):
+    """The student-recipe and choice flags of ``run`` (``tune`` searches them and writes them to YAML)."""
+    c = r.add_argument_group("the student's recipe and the run's choices")
+    c.add_argument("--tolerance", metavar="T", help="quality a choice may lose against its reference: '1%%' "
+                   "(relative, the default) or 0.004 (an absolute metric drop)")
+    c.add_argument("--structured-share", type=float, metavar="F", help="remove this share of the student's "
+                   "units by structured pruning before fine-tuning (0 < F < 1)")
+    c.add_argument("--lowrank-energy", type=float, metavar="F", help="factorize the student's dense kernels "
+                   "keeping this share of spectral energy (0 < F < 1)")
+    c.add_argument("--export-mode", choices=EXPORT_MODES, help="the student's file (default int8)")
+    c.add_argument("--per-tensor", action="store_true", help="per-tensor int8 weights (some NPUs need them)")
+    c.add_argument("--recovery", metavar="A,B", help="int8 accuracy recovery at export: any of "
+                   + ", ".join(RECOVERY_OPTIONS))
 
 
 def _add_own_data_arguments(r):
@@ -83,6 +100,16 @@ def _add_own_data_arguments(r):
                    help="what your teacher outputs (default: detected)")
     d.add_argument("--student", metavar="from-teacher:SHARE", help="build the student by structured width "
                    "pruning of your teacher to SHARE of its parameters (e.g. from-teacher:0.25)")
+    d.add_argument("--teacher-head", metavar="HEAD", help="a pretrained teacher folder (text): probe (frozen "
+                   "encoder + linear head, the default), top:N (fine-tune the top N layers) or full")
+    d.add_argument("--labelled", type=whole_number, metavar="N", help="keep N labelled training rows; the "
+                   "teacher labels the others, used for distillation only (the transfer set)")
+    d.add_argument("--student-vocab", choices=("own", "teacher"), help="text student's vocabulary: own "
+                   "(WordPiece learned on the data, the default) or the teacher's")
+    d.add_argument("--student-embeddings", choices=("teacher",), help="initialize the text student's token "
+                   "embeddings from the teacher's, projected down")
+    d.add_argument("--teacher-cache", metavar="DIR", help="folder for cached teacher outputs (default "
+                   "~/.cache/tfcompress)")
 
 
 def _add_report_parser(sub):
@@ -97,10 +124,14 @@ _RUN_FIELDS = {"task": "task", "data": "data", "events": "events", "seed": "seed
                "savedmodels": "savedmodels_dir", "tflite_dir": "tflite_dir", "label": "label", "user": "user",
                "item": "item", "time": "time", "text": "text", "sep": "sep", "split": "split",
                "label_threshold": "label_threshold", "teacher": "teacher_model",
-               "teacher_output": "teacher_output", "student": "student_init"}
-_LIST_FIELDS = {"stages": "stages", "features": "features", "drop": "drop"}
+               "teacher_output": "teacher_output", "student": "student_init", "tolerance": "tolerance",
+               "structured_share": "structured_share", "lowrank_energy": "lowrank_energy",
+               "export_mode": "export_mode", "teacher_head": "teacher_head", "labelled": "labelled",
+               "student_vocab": "student_vocab", "student_embeddings": "student_embeddings",
+               "teacher_cache": "teacher_cache"}
+_LIST_FIELDS = {"stages": "stages", "features": "features", "drop": "drop", "recovery": "recovery"}
 _SWITCHES = {"quick": ("quick", True), "verbose": ("verbose", True), "no_header": ("header", False),
-             "resume": ("resume", True), "overwrite": ("overwrite", True)}
+             "resume": ("resume", True), "overwrite": ("overwrite", True), "per_tensor": ("per_channel", False)}
 
 
 def _config_from_args(args):

@@ -13,7 +13,10 @@ import dataclasses
 import os
 from dataclasses import dataclass, field
 
+from ..choices import EXPORT_MODES, RECOVERY_OPTIONS, TEACHER_HEADS
 from ..errors import TFCompressError, check, check_fraction, check_seed
+from ..tolerance import DEFAULT as DEFAULT_TOLERANCE
+from ..tolerance import Tolerance
 from ..tasks import Task, get_task
 from ..tasks.inference import task_for
 
@@ -80,6 +83,19 @@ class RunConfig:
     student_init: str = None       # None (built for the data) or "from-teacher:SHARE"
     resume: bool = None            # None: resume an unfinished run of this config; True: must; False: never
     overwrite: bool = False        # move aside another run found in the folders instead of refusing
+    # the choices a run makes and the student's recipe (what ``tfcompress tune`` writes)
+    tolerance: object = DEFAULT_TOLERANCE  # quality a choice may lose: "1%" (relative) or 0.004 (absolute)
+    structured_share: float = None  # share of the student's units removed by structured pruning (None: none)
+    lowrank_energy: float = None    # factorize dense kernels keeping this share of spectral energy (None: none)
+    export_mode: str = "int8"       # the student's file: one of EXPORT_MODES
+    per_channel: bool = True        # per-channel int8 weights (False: per-tensor, what some NPUs need)
+    recovery: tuple = ()            # int8 accuracy recovery at export: any of RECOVERY_OPTIONS
+    # a pretrained teacher: a local Hugging Face or keras-hub model folder in teacher_model (text)
+    teacher_head: str = None        # probe (default: frozen encoder + linear head), top:N (fine-tune N layers), full
+    labelled: int = None            # keep N labelled training rows; the teacher labels the rest (transfer set)
+    student_vocab: str = None       # own (default: WordPiece learned on the data) or teacher
+    student_embeddings: str = None  # None, or "teacher": token embeddings from the teacher's, projected down
+    teacher_cache: str = None       # folder for cached teacher outputs (default: ~/.cache/tfcompress)
 
     @classmethod
     def quick_defaults(cls, **overrides):
@@ -103,7 +119,7 @@ class RunConfig:
                 if not isinstance(d[key], dict):
                     raise TFCompressError(f"{key!r} must be a mapping of model options, got {d[key]!r}")
                 d[key] = {**getattr(base, key), **d[key]}
-        for key in ("stages", "features", "drop"):
+        for key in ("stages", "features", "drop", "recovery"):
             if isinstance(d.get(key), str):
                 d[key] = tuple(s.strip() for s in d[key].split(",") if s.strip())
             elif isinstance(d.get(key), list):
@@ -163,6 +179,8 @@ class RunConfig:
         cfg = self._filled(task)
         _check_stages(task, cfg.stages)
         _check_values(cfg)
+        _check_recipe_fields(cfg)
+        cfg.recovery = tuple(cfg.recovery or ())
         task.check_options(cfg.teacher, cfg.student)
         values = {f.name: getattr(cfg, f.name) for f in dataclasses.fields(RunConfig)}
         values.update(task.resolve_data(cfg))
@@ -292,7 +310,7 @@ def _check_data_fields(cfg):
     if isinstance(cfg.teacher_model, (str, os.PathLike)):
         path = os.path.expanduser(os.fspath(cfg.teacher_model))
         check(os.path.exists(path), f"teacher {path!r} does not exist: give a .keras/.h5 file, a SavedModel "
-                                    "folder or a .tflite file")
+                                    "folder, a .tflite file or a Hugging Face / keras-hub model folder")
 
 
 def _check_student_init(value):
@@ -304,3 +322,37 @@ def _check_student_init(value):
     except ValueError:
         ok = False
     check(ok, f"student = {value!r}: use from-teacher:SHARE with SHARE in (0, 1], e.g. from-teacher:0.25")
+
+
+def _check_recipe_fields(cfg):
+    """The choice and recipe fields (tolerance, compression, export, pretrained teacher): one clear error."""
+    Tolerance.parse(cfg.tolerance)
+    for name in ("structured_share", "lowrank_energy"):
+        value = getattr(cfg, name)
+        if value is not None:
+            check(isinstance(value, (int, float)) and not isinstance(value, bool) and 0 < value < 1,
+                  f"{name} = {value!r} must be a fraction in (0, 1), e.g. 0.5, or left out")
+    check(cfg.export_mode in EXPORT_MODES, f"export_mode = {cfg.export_mode!r} is not one of {list(EXPORT_MODES)}")
+    check(isinstance(cfg.per_channel, bool), f"per_channel = {cfg.per_channel!r} must be true or false")
+    bad = [r for r in (cfg.recovery or ()) if r not in RECOVERY_OPTIONS]
+    check(isinstance(cfg.recovery, (tuple, list)) and not bad,
+          f"recovery = {cfg.recovery!r}: each must be one of {list(RECOVERY_OPTIONS)}")
+    _check_teacher_head(cfg.teacher_head)
+    check(cfg.labelled is None or (isinstance(cfg.labelled, int) and not isinstance(cfg.labelled, bool)
+                                   and cfg.labelled >= 2),
+          f"labelled = {cfg.labelled!r} must be a whole number >= 2 (the labelled training rows to keep)")
+    check(cfg.student_vocab in (None, "own", "teacher"),
+          f"student_vocab = {cfg.student_vocab!r} must be 'own' (learned on the data) or 'teacher'")
+    check(cfg.student_embeddings in (None, "teacher"),
+          f"student_embeddings = {cfg.student_embeddings!r} must be 'teacher' (projected from the teacher's) "
+          "or left out")
+    check(cfg.teacher_cache is None or isinstance(cfg.teacher_cache, (str, os.PathLike)),
+          f"teacher_cache = {cfg.teacher_cache!r} must be a folder path")
+
+
+def _check_teacher_head(value):
+    if value is None or value in ("probe", "full"):
+        return
+    kind, _, n = str(value).partition(":")
+    check(kind == "top" and n.isdigit() and int(n) >= 1,
+          f"teacher_head = {value!r} must be {TEACHER_HEADS}, e.g. top:2")
