@@ -149,3 +149,59 @@ def test_help_and_argument_errors_do_not_import_tensorflow():
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
                           env=_clean_env())
     assert proc.stdout.strip().splitlines()[-1] == "[0, 0, 2] False", proc.stderr
+
+
+def test_argument_errors_are_one_line(capsys):
+    assert main(["run", "--seed", "x"]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        "tfcompress run: error: argument --seed: 'x' is not a whole number (see `tfcompress run --help`)"]
+
+
+def test_a_full_disk_keeps_the_report_of_the_finished_stages_and_resumes(tmp_path, capsys, monkeypatch):
+    import errno
+
+    import tfcompress._io as io
+
+    def full_for_tflite(path, *args, **kwargs):  # the disk fills up while the first .tflite is written
+        if ".tflite." in os.path.basename(str(path)):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return open(path, *args, **kwargs)
+
+    argv = ["run", "--quick", "--stages", "teacher,export", "--out", str(tmp_path / "r"), "--savedmodels",
+            str(tmp_path / "s"), "--tflite-dir", str(tmp_path / "t")]
+    monkeypatch.setattr(io, "open", full_for_tflite, raising=False)
+    assert main(argv) == 2
+    line = capsys.readouterr().err.strip().splitlines()[-1]  # after the progress lines
+    print(line)
+    assert line.startswith("tfcompress: error: cannot write ") and "ctr_teacher_float32.tflite" in line
+    assert "GB free on" in line and "the report of the finished results (teacher) is in" in line
+    report = json.loads((tmp_path / "r" / "report.json").read_text())
+    assert [s["name"] for s in report["stages"]] == ["teacher"]
+    assert read_manifest(tmp_path / "r")["stages_finished"] == ["teacher"]
+    assert not [p for p in tmp_path.rglob("*") if p.name.endswith(".tmp")]
+
+    monkeypatch.undo()
+    (tmp_path / "t" / ".ctr_student_int8.tflite.left-by-a-kill.tmp").write_bytes(b"partial")
+    assert main(argv) == 0  # the same command resumes after the export's failure
+    assert "skipped teacher (finished before)" in capsys.readouterr().err
+    assert read_manifest(tmp_path / "r")["finished"] and not list((tmp_path / "t").glob(".*.tmp"))
+    check_run_folder(tmp_path / "r")
+
+
+def test_bench_refuses_a_model_its_run_folder_disowns(tmp_path, capsys):
+    (tmp_path / "t").mkdir()
+    (tmp_path / "r").mkdir()
+    model = tmp_path / "t" / "m.tflite"
+    model.write_bytes(b"not really a model")
+    (tmp_path / "t" / "m.json").write_text(json.dumps({"run_id": "run-a", "run_dir": str(tmp_path / "r")}))
+    manifest = {"run_id": "run-b", "folders": {"out": str(tmp_path / "r"), "tflite_dir": str(tmp_path / "t")},
+                "artifacts": []}
+    (tmp_path / "r" / "run.json").write_text(json.dumps(manifest))
+    assert main(["bench", str(model), "--out", str(tmp_path / "b")]) == 2
+    assert "is from run run-a, but its run folder" in capsys.readouterr().err
+    manifest.update(run_id="run-a", artifacts=[{"stage": "export", "folder": "tflite_dir", "name": "m.tflite",
+                                                 "sha256": "0" * 64}])
+    (tmp_path / "r" / "run.json").write_text(json.dumps(manifest))
+    assert main(["bench", str(model), "--out", str(tmp_path / "b")]) == 2
+    assert "has changed since run run-a wrote it" in capsys.readouterr().err
+    assert not (tmp_path / "b").exists()

@@ -17,7 +17,7 @@ import os
 import shutil
 import tempfile
 
-from .errors import TFCompressError
+from .errors import TFCompressError, WriteError
 
 
 def ensure_dir(path, what="output folder"):
@@ -58,7 +58,7 @@ def atomic_path(path, *, is_dir=False):
         elif os.path.exists(tmp):
             os.remove(tmp)
         if isinstance(e, OSError) and e.errno in _WRITE_ERRORS:
-            raise TFCompressError(write_failed(path, e)) from None
+            raise WriteError(write_failed(path, e)) from None
         raise
 
 

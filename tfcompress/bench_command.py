@@ -90,6 +90,10 @@ def main(args):
              "threads": _parse_list("threads", args.threads, int, "whole numbers like 1,2,4"),
              "xnnpack": _parse_list("xnnpack", args.xnnpack, _on_off, "on/off: on, off or on,off")}
     check_seed(args.seed)  # all checked before TensorFlow is imported
+    from .pipeline.run_manifest import check_artifact
+
+    for model in args.models:
+        check_artifact(model)
     from .bench import run_bench
 
     result = run_bench(args.models, data=args.data, events=args.events, seed=args.seed, label=args.label,

@@ -23,8 +23,23 @@ from .choices import EXPORT_MODES, RECOVERY_OPTIONS
 PROG = "tfcompress"
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """An ``ArgumentParser`` whose errors are one line (no usage block), pointing to ``--help``; its
+    subcommands' parsers are of the same class.
+
+    Example:
+        >>> OneLineParser(prog="tfcompress").parse_args(["--nonsense"])
+        Traceback (most recent call last):
+        ...
+        SystemExit: 2
+    """
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+
+
 def _parser():
-    p = argparse.ArgumentParser(prog=PROG, description="Distil, prune, quantize and export e-commerce "
+    p = OneLineParser(prog=PROG, description="Distil, prune, quantize and export e-commerce "
                                 "Keras models to int8 TFLite, and report what was gained and lost.")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     _add_run_parser(sub)

@@ -17,6 +17,12 @@ class TFCompressError(ValueError):
     """Bad input or an unmet precondition, with a message a user can act on."""
 
 
+class WriteError(TFCompressError):
+    """A file could not be written (a full disk, a quota, a read-only folder, a permission): the message
+    names the path and the space left there. ``tfcompress run`` still writes the report of the stages that
+    finished before it."""
+
+
 def check(condition, message):
     """Raise :class:`TFCompressError` with ``message`` unless ``condition`` holds.
 

@@ -23,7 +23,7 @@ from ..stages import STANDARD_STAGES, StageResult, stage_names
 from .config import ResolvedConfig, RunConfig
 from .pipeline import Pipeline, RetrievalPipeline, RunResult, run
 from .run_folder import RunFolder
-from .run_manifest import check_run_folder, config_hash, read_manifest
+from .run_manifest import check_artifact, check_run_folder, config_hash, read_manifest
 from .run_report import add_report_sections, append_report_sections, write_run_report
 
 #: the names of the standard recipe's stages, in order
@@ -68,4 +68,4 @@ def load_report(run_dir):
 
 __all__ = ["RunConfig", "ResolvedConfig", "Pipeline", "run", "StageResult", "RunResult", "load_report", "STAGES",
            "add_report_sections", "append_report_sections", "write_run_report", "task_stages", "RetrievalPipeline", "RunFolder",
-           "check_run_folder", "config_hash", "read_manifest"]
+           "check_run_folder", "check_artifact", "config_hash", "read_manifest"]

@@ -17,6 +17,7 @@ import time
 from dataclasses import dataclass
 
 from .._io import ensure_dir
+from ..errors import WriteError
 from .._keras import keras
 from ..stages import SUMMARY, PARITY, Progress, RunContext
 from .config import ResolvedConfig, RunConfig
@@ -88,7 +89,7 @@ class Pipeline:
         return stage.run(self.context)
 
     def _stage(self, name):
-        from ..errors import TFCompressError
+        from ..errors import WriteError, TFCompressError
 
         for stage in self.task.stages:
             if stage.name == name:
@@ -189,10 +190,27 @@ def run(config=None, *, progress=None, **overrides):
         pipe = Pipeline(config, progress=progress, run_id=folder.run_id)
         kept = pipe.resume(resumed) if resumed else ()
         folder.start(resumed, kept)
-        pipe.run_all(skip=kept, on_stage=folder.stage_finished)
+        try:
+            pipe.run_all(skip=kept, on_stage=folder.stage_finished)
+        except WriteError as e:
+            raise WriteError(f"{e}; {_report_of_finished(pipe, t0)}") from None
         result = _report(pipe, t0)
         folder.finish(_report_files(config.out))
     return result
+
+
+def _report_of_finished(pipe, t0):
+    """After a write failure: the report of the stages that finished (the run stays unfinished, so
+    ``--resume`` continues it); returns what happened, as the end of the error's line."""
+    done = [r.name for r in pipe.results]
+    if not done:
+        return "no stage had finished, so no report was written"
+    try:
+        _report(pipe, t0)
+    except (WriteError, OSError) as e:
+        return f"the report of the finished stages could not be written either ({str(e).splitlines()[0][:120]})"
+    return (f"the report of the finished results ({', '.join(done)}) is in {pipe.config.out}; "
+            "rerun with --resume when there is space")
 
 
 def _resolved(config, overrides):

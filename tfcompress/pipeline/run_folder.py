@@ -122,6 +122,7 @@ class RunFolder:
         """Look at the folders: return the manifest of an unfinished run of the same config to resume
         (or None to start fresh). Refuses (one line) a folder holding another or a finished run unless
         ``overwrite``, which moves the old run's files aside into ``FOLDER/.previous-RUNID/``."""
+        self._remove_stale_temporaries()
         old = read_manifest(self.config.out) if not overwrite else self._read_for_overwrite()
         legacy = old is None and os.path.isfile(os.path.join(self.config.out, "report.json"))
         if overwrite:
@@ -136,6 +137,19 @@ class RunFolder:
                                       f"run without --resume")
             return None
         return self._resumable(old, resume)
+
+    def _remove_stale_temporaries(self):
+        """Remove the temporary files and folders a killed writer left (``.NAME.XXXX.tmp``, see
+        :func:`tfcompress._io.atomic_path`): this run holds the folders' locks, so no writer owns them."""
+        for folder in set(self.folders.values()):
+            for name in os.listdir(folder):
+                if name.startswith(".") and name.endswith(".tmp"):
+                    path = os.path.join(folder, name)
+                    if os.path.isdir(path) and not os.path.islink(path):
+                        shutil.rmtree(path, ignore_errors=True)
+                    else:
+                        with contextlib.suppress(OSError):
+                            os.remove(path)
 
     def _read_for_overwrite(self):
         try:
@@ -240,8 +254,8 @@ class RunFolder:
     def _stamp(self, side):
         with open(side) as f:
             data = json.load(f)
-        if data.get("run_id") != self.run_id:
-            data["run_id"] = self.run_id
+        if data.get("run_id") != self.run_id or data.get("run_dir") != self.folders["out"]:
+            data["run_id"], data["run_dir"] = self.run_id, self.folders["out"]
             write_json(side, data)
 
     def _add_artifact(self, stage_name, path, folder=None, name=None):

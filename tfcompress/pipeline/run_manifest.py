@@ -173,3 +173,33 @@ def config_difference(old, new):
     """
     keys = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
     return "; ".join(f"{k} {old.get(k)!r} there, {new.get(k)!r} here" for k in keys) or "another version"
+
+
+def check_artifact(path):
+    """Raise one clear error when the model file ``path`` (given to ``tfcompress bench``) was written by a
+    run whose folder no longer agrees: its run folder's ``run.json`` names another run, or lists this file
+    with another checksum. Files with no run stamp in their sidecar (or whose run folder is gone) pass.
+
+    Example:
+        >>> import tempfile
+        >>> check_artifact(os.path.join(tempfile.mkdtemp(), "m.tflite"))  # no sidecar: nothing to check
+    """
+    side = os.path.splitext(os.fspath(path))[0] + ".json"
+    try:
+        with open(side) as f:
+            stamp = json.load(f)
+        rid, run_dir = stamp.get("run_id"), stamp.get("run_dir")
+    except (OSError, ValueError, AttributeError):
+        return
+    manifest = read_manifest(run_dir) if isinstance(run_dir, str) and os.path.isdir(run_dir) else None
+    if manifest is None or rid is None:
+        return
+    if manifest["run_id"] != rid:
+        raise TFCompressError(f"{path!r} is from run {rid}, but its run folder {run_dir!r} now holds run "
+                              f"{manifest['run_id']}: the folders mix runs; bench the files of one run or rerun "
+                              "with --overwrite")
+    full = os.path.abspath(path)
+    for art in manifest.get("artifacts", []):
+        if artifact_path(manifest, art) == full and checksum(full) != art["sha256"]:
+            raise TFCompressError(f"{path!r} has changed since run {rid} wrote it (its run.json in {run_dir!r} "
+                                  "has another checksum): rerun the export, or bench a file of one run")
