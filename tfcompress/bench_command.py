@@ -20,7 +20,7 @@ import os
 
 from .errors import TFCompressError, check_seed
 
-__all__ = ["add_parser", "main", "whole_number", "noise_floor"]
+__all__ = ["add_parser", "main", "whole_number", "seed_number", "noise_floor"]
 
 
 def whole_number(text):
@@ -34,6 +34,20 @@ def whole_number(text):
         return int(text.replace("_", "").replace(",", ""))
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+
+
+def seed_number(text):
+    """An ``argparse`` type: a whole number in ``[0, 2**32 - 1]`` (checked before TensorFlow is imported).
+
+    Example:
+        >>> seed_number("7")
+        7
+    """
+    value = whole_number(text)
+    try:
+        return check_seed(value)
+    except TFCompressError as e:
+        raise argparse.ArgumentTypeError(str(e).replace("seed = ", "")) from None
 
 
 def add_parser(subparsers):
@@ -59,7 +73,7 @@ def add_parser(subparsers):
                    ".csv/.parquet file with the models' input columns (default builtin)")
     b.add_argument("--events", type=whole_number, default=20_000, help="events of the built-in shop; use the "
                    "number the models were trained on (default 20,000, as `run --quick`)")
-    b.add_argument("--seed", type=whole_number, default=0, help="seed of the built-in shop and of row sampling")
+    b.add_argument("--seed", type=seed_number, default=0, help="seed of the built-in shop and of row sampling")
     b.add_argument("--label", help="label column of --data (default click or label when present)")
     b.add_argument("--batch", default="1,32", help="comma-separated batch sizes (default 1,32)")
     b.add_argument("--threads", default="1,2,4", help="TFLite interpreter threads (default 1,2,4)")

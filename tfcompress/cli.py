@@ -17,7 +17,7 @@ import os
 import sys
 
 from . import bench_command
-from .bench_command import whole_number
+from .bench_command import seed_number, whole_number
 from .choices import EXPORT_MODES, RECOVERY_OPTIONS
 
 PROG = "tfcompress"
@@ -67,7 +67,7 @@ def _add_run_parser(sub):
     r.add_argument("--tflite-dir", help="folder for .tflite files (default tflite_export)")
     r.add_argument("--events", type=whole_number, help="built-in data size: impressions for ctr (1,000 to 10,000,000; "
                    "default 200,000), shop events whose titles text uses, images for image")
-    r.add_argument("--seed", type=whole_number, help="random seed (default 0)")
+    r.add_argument("--seed", type=seed_number, help="random seed (default 0)")
     r.add_argument("--config", help="YAML file of RunConfig keys (unknown keys are rejected)")
     r.add_argument("--stages", help="comma-separated subset of teacher,baseline,distill,prune,qat,export "
                    "(retrieval: teacher,baseline,distill,compress,export)")
