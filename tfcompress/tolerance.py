@@ -1,9 +1,9 @@
 """How much quality a smaller model may lose: a :class:`Tolerance` read from ``"0.5%"`` (relative to the
 reference) or ``0.004`` (an absolute drop of the metric), and the one test every choice uses.
 
-``tfcompress run`` uses it where it chooses between candidates (the retrieval export: the compressed student
-ships only when its validation quality is within the tolerance of the uncompressed one), ``tfcompress tune``
-to pick the smallest or fastest recipe within the tolerance of the teacher.
+``tfcompress run`` uses it where it chooses between candidates (:func:`choose_within`; the retrieval export:
+the smallest student file ships whose validation quality is within the tolerance of the best candidate's),
+``tfcompress tune`` to pick the smallest or fastest recipe within the tolerance of the teacher.
 
 Example:
     >>> t = Tolerance.parse("1%")
@@ -59,3 +59,49 @@ class Tolerance:
 
     def __str__(self):
         return f"{self.amount * 100:g}%" if self.relative else f"{self.amount:g}"
+
+
+def choose_within(candidates, tolerance, metric="metric", *, higher_is_better=True):
+    """Which of ``candidates`` (dicts: ``name``, ``validation`` (the metric on the validation split; None
+    when there is none), ``bytes``; the preferred first on ties) to ship: the smallest file whose validation
+    quality is within ``tolerance`` (a :class:`Tolerance`, ``"1%"`` or ``0.004``) of the best candidate's.
+    Without validation figures, the first. Returns a JSON-able dict: ``shipped``, ``reference`` (the best),
+    ``tolerance``, ``metric``, ``candidates`` (each with ``within``) and ``reason`` (one sentence).
+
+    Example:
+        >>> c = [dict(name="distilled", validation=0.301, bytes=310_000),
+        ...      dict(name="compressed", validation=0.212, bytes=100_000)]
+        >>> choose_within(c, "1%", "ndcg@10")["reason"]
+        'compressed: NDCG@10 0.2120 vs 0.3010 of distilled, outside 1% — shipped distilled, 3.1x larger'
+        >>> c[1]["validation"] = 0.299
+        >>> choose_within(c, "1%")["shipped"]
+        'compressed'
+    """
+    tol = Tolerance.parse(tolerance)
+    rows = [dict(c) for c in candidates]
+    out = {"metric": metric, "tolerance": str(tol), "candidates": rows}
+    if any(c["validation"] is None for c in rows):
+        return {**out, "shipped": rows[0]["name"], "reference": None,
+                "reason": f"no validation split to compare on: shipped {rows[0]['name']}, the least lossy"}
+    sign = 1 if higher_is_better else -1
+    best = max(rows, key=lambda c: sign * c["validation"])
+    for c in rows:
+        c["within"] = tol.within(c["validation"], best["validation"], higher_is_better=higher_is_better)
+    shipped = min((c for c in rows if c["within"]), key=lambda c: (c["bytes"], -sign * c["validation"]))
+    return {**out, "shipped": shipped["name"], "reference": best["name"],
+            "reason": _reason(rows, shipped, best, tol, metric.upper())}
+
+
+def _reason(rows, shipped, best, tol, label):
+    """One sentence: why ``shipped`` (the smallest within ``tol`` of ``best``) and not a smaller file."""
+    smaller = [c for c in rows if c["bytes"] < shipped["bytes"]]
+    if smaller:
+        c = min(smaller, key=lambda c: c["bytes"])
+        return (f"{c['name']}: {label} {c['validation']:.4f} vs {best['validation']:.4f} of {best['name']}, "
+                f"outside {tol} — shipped {shipped['name']}, {shipped['bytes'] / c['bytes']:.1f}x larger")
+    if len(rows) == 1:
+        return f"shipped {shipped['name']}, the only candidate ({label} {shipped['validation']:.4f})"
+    if shipped is best:
+        return f"shipped {shipped['name']}: the best {label} ({best['validation']:.4f}), and no other file is smaller"
+    return (f"shipped {shipped['name']}: {label} {shipped['validation']:.4f}, within {tol} of "
+            f"{best['validation']:.4f} of {best['name']}, in a file {best['bytes'] / shipped['bytes']:.1f}x smaller")

@@ -1,7 +1,7 @@
 """On-device recommendation: two-tower retrieval (top-K) plus list ranking, teacher vs distilled int8 students.
 
 ``tfcompress run --task retrieval`` trains, on the positive interactions of the data (leave-last-out: each
-user's last positive is the test item):
+user's last positive is the test item, the one before it the validation item the export chooses on):
 
 =============  ==========================================================================================
 stage          what it does
@@ -15,10 +15,12 @@ stage          what it does
                ``qr`` by default; also ``hash``, ``mixed``, ``lowrank``) for every id feature with at
                least ``compress_min_vocab`` ids, distilled from the teacher; or (``int8row``,
                ``int4row``) the distilled student's own tables quantized per row, without retraining
-``export``     float32 TFLite of the teachers and int8 TFLite of a student (the compressed one when its
-               tables make the file >= 10 % smaller, else the distilled one): a retrieval signature
-               (the user's and context features → ``item_ids`` and ``scores`` of the top K, K = the list
-               size) and a list-ranking signature (one user, N candidates → N ``scores``) for re-scoring
+``export``     float32 TFLite of the teachers and int8 TFLite of a student: every retrieval student as
+               int8, scored on the validation users; the smallest file within the run's ``tolerance``
+               (default 1 %) of the best validation NDCG@10 ships, and the report says which and why. A
+               retrieval signature (the user's and context features → ``item_ids`` and ``scores`` of the
+               top K, K = the list size) and a list-ranking signature (one user, N candidates → N
+               ``scores``) for re-scoring
 =============  ==========================================================================================
 
 Quality: ``ndcg@10``/``hr@10`` rank the held-out item in the top 10 of the whole catalogue, after removing

@@ -19,16 +19,22 @@ K = 10
 
 @dataclass
 class RecommendationData(TaskData):
-    """The retrieval task's data: the splits (``train``/``test`` positives, leave-last-out), the ``catalog``,
-    per test user ``candidates`` (the held-out item first, then ``list_size - 1`` sampled ones), the
-    ranking models' rows (``ranking_train``), per test row the user's ``seen`` items (or None), the id
-    ``frequencies``, the query tower's input names and the calibration rows."""
+    """The retrieval task's data: the splits (``train``/``val``/``test`` positives, leave-last-out: each
+    user's last positive is ``test``, the one before it ``val``; the models learn from ``train``), the
+    ``catalog``, per test user ``candidates`` (the held-out item first, then ``list_size - 1`` sampled ones),
+    the ranking models' rows (``ranking_train``), per test (``seen``) and validation (``val_seen``) row the
+    user's earlier items (or None), the validation users' query inputs and items (``val_inputs``,
+    ``val_labels``), the id ``frequencies``, the query tower's input names and the calibration rows."""
 
     spec: object = None
     feature_spec: dict = None
     events: object = None
     train: object = None
     test: object = None
+    val: object = None
+    val_inputs: dict = None
+    val_labels: np.ndarray = None
+    val_seen: list = None
     catalog: object = None
     candidates: np.ndarray = None
     ranking_train: object = None
@@ -177,12 +183,51 @@ def _held_out(events, spec, config):
     return train, test
 
 
+def validation_split(train, config):
+    """``(fit, val)``: each user's last training positive (of users with 2+) held out for choices made on
+    validation quality (the test split is never touched); at most 600 validation users in a quick run.
+
+    Example:
+        >>> import pandas as pd
+        >>> from tfcompress.pipeline import RunConfig
+        >>> train = pd.DataFrame({"user_id": [1, 1, 2], "item_id": [10, 11, 12], "timestamp": [1, 2, 3]})
+        >>> fit, val = validation_split(train, RunConfig(quick=True))
+        >>> fit.item_id.tolist(), val.item_id.tolist()
+        ([10, 12], [11])
+    """
+    from ..data.movielens import leave_last_out
+
+    fit, val = leave_last_out(train)
+    if config.quick and len(val) > 600:
+        picked = val.sample(600, random_state=config.seed + 1)
+        fit = _by_time(fit, val.drop(picked.index))
+        val = picked.sort_values("timestamp", kind="stable").reset_index(drop=True)
+    return fit, val
+
+
+def _by_time(*frames):
+    """``frames`` as one frame sorted by time (ties in the given order), a fresh index."""
+    import pandas as pd
+
+    return pd.concat(frames).sort_values("timestamp", kind="stable").reset_index(drop=True)
+
+
 def _ranking_rows(events, test, catalog, spec, seed):
     """The ranking models learn from every interaction (clicks and non-clicks) but the held-out ones,
     plus sampled catalogue negatives."""
     held = set(zip(test.user_id, test.item_id, test.timestamp))
     rows = events[[t not in held for t in zip(events.user_id, events.item_id, events.timestamp)]]
     return with_sampled_negatives(rows, catalog, spec, seed=seed)
+
+
+def _describe(source, events, spec, splits, catalog, n, seen):
+    """The data's one-line description: where from, how many positives, users, items and split sizes."""
+    train, val, test = splits
+    order = " in file order (no time column):" if spec.metadata.get("no_time") else ""
+    return (f"{source}: {len(events):,} events, {sum(map(len, splits)):,} positives of "
+            f"{events.user_id.nunique():,} users on {len(catalog):,} items; leave-last-out{order} {len(train):,} "
+            f"train positives / {len(val):,} validation / {len(test):,} test users; lists of {n} candidates; past "
+            f"items {'kept (users repeat items)' if seen is None else 'removed from the top K'}")
 
 
 def load_recommendation(config, list_size):
@@ -194,31 +239,30 @@ def load_recommendation(config, list_size):
     check_retrieval_split(spec, config.split)
     catalog = item_catalog(events, spec)
     train, test = _held_out(events, spec, config)
+    train, val = validation_split(train, config)
     n = int(min(list_size, len(catalog) // 2))
     if n < K:
         raise TFCompressError(f"the catalogue has {len(catalog)} items, too few for top-{K} retrieval "
                               f"(need {2 * K}+)")
-    cands = sampled_candidates(train, test, catalog, num_negatives=n - 1, seed=config.seed)
+    cands = sampled_candidates(_by_time(train, val), test, catalog, num_negatives=n - 1, seed=config.seed)
     ranking_train = _ranking_rows(events, test, catalog, spec, config.seed)
-    seen = seen_items(train, test)
+    seen = seen_items(_by_time(train, val), test)
+    val_seen = None if seen is None else seen_items(train, val)
     # ~50 steps per epoch at least: in-batch negatives need full batches, small data needs steps
     bs = int(np.clip(len(train) // 50, 32, config.batch_size))
     rng = np.random.default_rng(config.seed)
     query_names = [f.name for f in spec.features if f.group in ("user", "context") and f.name != "position"]
     calib = train.iloc[rng.choice(len(train), min(len(train), config.calibration_samples), replace=False)]
-    order = " in file order (no time column):" if spec.metadata.get("no_time") else ""
     return RecommendationData(
         train_ds=retrieval_dataset(train, spec, batch_size=bs, seed=config.seed), val_ds=None,
         test_inputs=frame_to_inputs(test, spec, query_names), test_labels=test["item_id"].to_numpy(),
         calibration_inputs=frame_to_inputs(calib, spec, query_names),
         latency_inputs=frame_to_inputs(test.iloc[:1], spec, query_names),
         steps_per_epoch=int(np.ceil(len(train) / bs)),
-        description=(f"{source}: {len(events):,} events, {len(train) + len(test):,} positives of "
-                     f"{events.user_id.nunique():,} users on {len(catalog):,} items; leave-last-out{order} "
-                     f"{len(train):,} train / {len(test):,} test users; lists of {n} candidates; past "
-                     f"items {'kept (users repeat items)' if seen is None else 'removed from the top K'}"),
+        description=_describe(source, events, spec, (train, val, test), catalog, n, seen),
         spec=spec, feature_spec=spec.to_dict(), events=events, train=train, test=test, catalog=catalog,
-        candidates=cands, ranking_train=ranking_train, list_size=n, seen=seen,
+        candidates=cands, ranking_train=ranking_train, list_size=n, seen=seen, val=val,
+        val_inputs=frame_to_inputs(val, spec, query_names), val_labels=val["item_id"].to_numpy(), val_seen=val_seen,
         frequencies=id_frequencies(train, spec), query_names=query_names, calibration_frame=calib,
         retrieval_batch_size=bs,
     )

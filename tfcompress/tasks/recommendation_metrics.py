@@ -1,5 +1,6 @@
-"""Figures of the recommendation task: whole-catalogue NDCG/HR of a top-K output, and the bytes of
-embedding tables in Keras models and in ``.tflite`` files.
+"""Figures of the recommendation task: whole-catalogue NDCG/HR of a top-K output, the bytes of embedding
+tables in Keras models and in ``.tflite`` files, and the choice of the file to ship from such figures
+(:func:`choose_within`: the smallest whose validation quality is within the tolerance of the best).
 
 Example:
     >>> import numpy as np
@@ -11,6 +12,7 @@ import os
 import numpy as np
 
 from .recommendation_data import K
+from ..tolerance import choose_within as _choose_within
 
 
 def catalog_metrics(top_ids, true_items, k=K, seen=None):
@@ -85,3 +87,21 @@ def tflite_catalog_bytes(path, num_items):
                     and constant(interp, d["index"]) is not None:
                 extra += int(np.prod(shape)) * np.dtype(d["dtype"]).itemsize
     return info["embedding"] + extra, info["total"]
+
+
+def validation_metrics(top_ids, data):
+    """:func:`catalog_metrics` of top-K ids of ``data``'s validation users (``{}`` when it has none): what
+    the run's choices are made on, never the test split."""
+    if data.val_labels is None or not len(data.val_labels):
+        return {}
+    return catalog_metrics(top_ids, data.val_labels, seen=data.val_seen)
+
+
+def choose_within(candidates, tolerance, metric=f"ndcg@{K}"):
+    """:func:`tfcompress.tolerance.choose_within` with the retrieval metric (NDCG@10) as the default.
+
+    Example:
+        >>> choose_within([dict(name="a", validation=0.3, bytes=10)], "1%")["shipped"]
+        'a'
+    """
+    return _choose_within(candidates, tolerance, metric)

@@ -56,7 +56,20 @@ def embedding_columns(result):
     return {"embedding_bytes": emb, "embedding_share": round(emb / total, 4) if total else None}
 
 
-RECOMMENDATION_TABLE = Table(columns=(embedding_columns,),
+def validation_columns(result):
+    """``val_ndcg@10``: the result's whole-catalogue NDCG@10 on the validation users (what the export's choice
+    reads; the other quality columns are on the test users), None where it was not measured.
+
+    Example:
+        >>> from tfcompress.stages import StageResult
+        >>> validation_columns(StageResult("s", "keras", extra={"validation": {"ndcg@10": 0.31234567}}))
+        {'val_ndcg@10': 0.31235}
+    """
+    value = (result.extra.get("validation") or {}).get(f"ndcg@{K}")
+    return {f"val_ndcg@{K}": None if value is None else round(float(value), 5)}
+
+
+RECOMMENDATION_TABLE = Table(columns=(embedding_columns, validation_columns),
                              quality=(f"ndcg@{K}", f"hr@{K}", f"sampled_ndcg@{K}", f"sampled_hr@{K}"))
 
 
@@ -99,6 +112,7 @@ class PairSummary(ReportSection):
                         "ranking_embedding_share_final": s_rank["embedding_share"]})
         shipped = context.find(_EXPORT.student_result, "tflite")
         out["int8_retrieval_from"] = shipped.extra.get("exported_from") if shipped else None
+        out["choice"] = shipped.extra.get("choice") if shipped else None
         return out
 
     def markdown(self, s):
@@ -107,6 +121,7 @@ class PairSummary(ReportSection):
         m = s["metric"]
         lines = [f"### Float32 teachers ({s['baseline']}) vs the int8 on-device pair ({s['final']})", "",
                  f"- the int8 retrieval file is made from {s.get('int8_retrieval_from')}",
+                 *choice_lines(s.get("choice")),
                  f"- size: {s['size_ratio']:.1f}x smaller ({s['final_bytes']:,} vs {s['teacher_bytes']:,} bytes; "
                  f"{s['gzip_ratio']:.1f}x gzipped)",
                  f"- retrieval {m} (top 10 of the whole catalogue, from the files): {s[m + '_teacher']:.4f} → "
@@ -128,7 +143,33 @@ class PairSummary(ReportSection):
         m = s["metric"]
         return (f"int8 on-device pair ({s['final']}) vs float32 teachers: {s['size_ratio']:.1f}x smaller "
                 f"({s['final_bytes']:,} vs {s['teacher_bytes']:,} bytes); retrieval NDCG@10 {s[m + '_final']:.4f} "
-                f"vs {s[m + '_teacher']:.4f} ({_pct(s[m + '_percent_of_teacher'])} of the teacher's)")
+                f"vs {s[m + '_teacher']:.4f} ({_pct(s[m + '_percent_of_teacher'])} of the teacher's); retrieval file "
+                f"from {s.get('int8_retrieval_from')}, chosen on validation {m}")
+
+
+def choice_lines(choice):
+    """Markdown lines: the int8 candidates with their validation figures and bytes, which shipped and why.
+
+    Example:
+        >>> choice_lines({"metric": "ndcg@10", "tolerance": "1%", "reference": "a", "shipped": "a",
+        ...               "reason": "b: ... — shipped a", "candidates": [
+        ...               {"name": "a", "validation": 0.3, "bytes": 300, "within": True},
+        ...               {"name": "b", "validation": 0.2, "bytes": 100, "within": False}]})[1]
+        '  - a: 0.3000, 300 bytes (within 1% of the best) — shipped'
+    """
+    if not choice:
+        return []
+    m = choice["metric"].upper()
+    lines = [f"- choice of the int8 retrieval file on the validation users ({m}; the test figures below are the "
+             f"shipped file's and took no part): the smallest file within {choice['tolerance']} of the best "
+             "candidate's"]
+    for c in choice["candidates"]:
+        value = "no validation figure" if c["validation"] is None else f"{c['validation']:.4f}"
+        within = {True: f" (within {choice['tolerance']} of the best)", False: f" (outside {choice['tolerance']})",
+                  None: ""}[c.get("within")]
+        shipped = " — shipped" if c["name"] == choice["shipped"] else ""
+        lines.append(f"  - {c['name']}: {value}, {c['bytes']:,} bytes{within}{shipped}")
+    return lines + [f"  - {choice['reason']}"]
 
 
 class TopKParity(ReportSection):

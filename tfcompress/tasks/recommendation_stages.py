@@ -10,13 +10,15 @@ Example:
     ['teacher', 'baseline', 'distill', 'compress', 'export']
 """
 import os
+import tempfile
 import time
 
 from .._keras import keras
 from ..errors import TFCompressError
 from ..stages import Stage, StageResult
 from .recommendation_data import K, list_inputs
-from .recommendation_metrics import catalog_metrics, keras_embedding_bytes, tflite_catalog_bytes
+from .recommendation_metrics import (catalog_metrics, choose_within, keras_embedding_bytes, tflite_catalog_bytes,
+                                     validation_metrics)
 
 #: student options used by the ``compress`` stage only (the other student stages keep full tables)
 COMPRESS_OPTIONS = {"embedding": "qr", "compress_min_vocab": None}
@@ -54,6 +56,8 @@ def record_retrieval(context, name, model, started, note):
     _, ids = keras_topk(model, d.test, d.catalog, d.spec, k=d.list_size)
     sampled = evaluate_sampled(two_tower_scores(model, d.test, d.candidates, d.catalog, d.spec), k=K)
     quality = {**catalog_metrics(ids, d.test_labels, seen=d.seen), **{f"sampled_{k}": v for k, v in sampled.items()}}
+    validation = validation_metrics(keras_topk(model, d.val, d.catalog, d.spec, k=d.list_size)[1], d) \
+        if len(d.val_labels) else {}
     folder = context.path(context.config.savedmodels_dir, name)
     ensure_dir(folder, "savedmodels folder")
     for tower in (model.query_model, model.candidate_model):
@@ -62,7 +66,7 @@ def record_retrieval(context, name, model, started, note):
     result = context.record(StageResult(
         name=name, format="keras", model=model, path=folder,
         params=model.query_model.count_params() + model.candidate_model.count_params(), quality=quality,
-        extra={"embedding_bytes": emb, "weight_bytes": total, "role": RETRIEVAL}))
+        extra={"embedding_bytes": emb, "weight_bytes": total, "role": RETRIEVAL, "validation": validation}))
     context.progress(name, f"{note}; test NDCG@10 {quality['ndcg@10']:.4f} (catalogue), "
                            f"{quality['sampled_ndcg@10']:.4f} (sampled), {result.params:,} params", started)
     return result
@@ -213,15 +217,18 @@ class CompressStage(Stage):
 
     def _quantize_tables(self, context, kind, min_vocab):
         started = time.perf_counter()
-        source = context.first(_TRAINED)
+        trained = [r for r in map(context.find, _TRAINED) if r is not None]
+        # the same file size either way: the better validation NDCG@10 (the distilled one on ties)
+        source = max(trained, key=lambda r: r.extra["validation"].get(context.task.metric, 0), default=None)
         if source is None:
             raise TFCompressError(f"embedding={kind!r} quantizes a trained student's tables: run the "
                                   f"{RetrievalDistillStage.name!r} or {RetrievalBaselineStage.name!r} stage "
                                   f"before {self.name!r}")
         bits = 8 if kind == "int8row" else 4
         model = source.model.quantize_tables(bits, min_vocab=min_vocab)
-        result = record_retrieval(context, self.result, model, started, f"{source.name}'s tables with >= "
-                                  f"{min_vocab} ids as per-row int{bits}, no retraining")
+        result = record_retrieval(context, self.result, model, started, f"{source.name}'s tables (the better "
+                                  f"validation {context.task.metric}) with >= {min_vocab} ids as per-row int{bits}, "
+                                  "no retraining")
         result.extra["embedding"] = kind
         return result
 
@@ -241,15 +248,16 @@ class CompressStage(Stage):
         return result
 
 
-#: the retrieval students, the most finished first
-RETRIEVAL_STUDENTS = (CompressStage.result,) + _TRAINED
+#: the retrieval students the export chooses from, the least lossy first (kept on ties)
+RETRIEVAL_STUDENTS = _TRAINED + (CompressStage.result,)
 
 
 class RecommendationExportStage(Stage):
-    """``export``: float32 TFLite of the teachers and int8 TFLite of a student (the compressed one when its
-    tables make the file >= 10 % smaller, else the distilled one): a retrieval signature (the user's and
-    context features → ``item_ids`` and ``scores`` of the top K, K = the list size) and a list-ranking
-    signature (one user, N candidates → N ``scores``) for re-scoring."""
+    """``export``: float32 TFLite of the teachers and int8 TFLite of a student: every retrieval student is
+    exported as int8 and scored on the validation users; the smallest file within the run's tolerance of
+    the best one's validation NDCG@10 ships (:func:`choose_within`; ``extra["choice"]`` says which and
+    why). A retrieval signature (the user's and context features → ``item_ids`` and ``scores`` of the top
+    K, K = the list size) and a list-ranking signature (one user, N candidates → N ``scores``)."""
 
     name = "export"
     teacher_result = "teacher_float32"
@@ -259,18 +267,21 @@ class RecommendationExportStage(Stage):
 
     def run(self, context):
         started = time.perf_counter()
-        teacher, (student, why) = context.find(RetrievalTeacherStage.result), self._student_to_ship(context)
-        done = [why] if why else []
-        for name, source, mode in ((self.teacher_result, teacher, "float32"), (self.student_result, student, "int8")):
-            if source is not None:
-                self._export_retrieval(context, name, source, mode)
-                done.append(f"{name} ({mode}, top-{context.data.list_size})")
+        done, k = [], context.data.list_size
+        teacher = context.find(RetrievalTeacherStage.result)
+        if teacher is not None:
+            self._export_retrieval(context, self.teacher_result, teacher, "float32")
+            done.append(f"{self.teacher_result} (float32, top-{k})")
+        shipped = self._ship_student(context)
+        if shipped is not None:
+            done.append(f"{self.student_result} (int8, top-{k}) from {shipped.extra['exported_from']}: "
+                        f"{shipped.extra['choice']['reason']}")
         for name, source, mode in ((self.ranking_teacher_result, RetrievalTeacherStage.ranking_result, "float32"),
                                    (self.ranking_student_result, RetrievalDistillStage.ranking_result, "int8")):
             source = context.find(source)
             if source is not None:
                 self._export_ranking(context, name, source, mode)
-                done.append(f"{name} ({mode}, list of {context.data.list_size})")
+                done.append(f"{name} ({mode}, list of {k})")
         context.progress(self.name, ", ".join(done) or "nothing to export", started)
         return context.find(self.student_result, "tflite")
 
@@ -279,14 +290,17 @@ class RecommendationExportStage(Stage):
         d = context.data
         return {"list_size": d.list_size, "k": d.list_size, "feature_spec": d.feature_spec, "source": source.name}
 
-    def _export_retrieval(self, context, name, source, mode):
+    def _write_retrieval(self, context, path, source, mode):
         from ..export import export_retrieval_tflite
 
         cfg, d = context.config, context.data
-        path = export_retrieval_tflite(
-            source.model, d.catalog, d.spec, k=d.list_size, path=context.path(cfg.tflite_dir, name) + ".tflite",
-            mode=mode, representative=d.calibration_inputs if mode == "int8" else None,
+        return export_retrieval_tflite(
+            source.model, d.catalog, d.spec, k=d.list_size, path=path, mode=mode,
+            representative=d.calibration_inputs if mode == "int8" else None,
             num_calibration=cfg.calibration_samples, metadata=self._sidecar(context, source))
+
+    def _export_retrieval(self, context, name, source, mode):
+        path = self._write_retrieval(context, context.path(context.config.tflite_dir, name) + ".tflite", source, mode)
         return record_tflite(context, name, path, RETRIEVAL, source)
 
     def _export_ranking(self, context, name, source, mode):
@@ -299,26 +313,31 @@ class RecommendationExportStage(Stage):
                          name=f"{context.task.name}_{name}", metadata=self._sidecar(context, source))
         return record_tflite(context, name, path, RANKING, source)
 
-    @staticmethod
-    def _student_to_ship(context):
-        """``(result, note)``: the retrieval student the int8 file is made from. The file stores the query
-        tower and the catalogue's vectors, not the item tower, so the compressed student ships only when
-        its tables shrink the file by at least 10 % (estimated from parameter counts, not test quality);
-        otherwise the less lossy uncompressed student does."""
-        comp, base = context.find(CompressStage.result), context.first(_TRAINED)
-        if comp is None or base is None:
-            return context.first(RETRIEVAL_STUDENTS), ""
-        n = len(context.data.catalog)
+    def _ship_student(self, context):
+        """Export each retrieval student as int8 (in a temporary folder), score each file on the validation
+        users, keep the one :func:`choose_within` picks as ``student_int8``, record it with the choice."""
+        from .._io import ensure_dir
+        from ..export import TFLiteModel, sidecar_path
 
-        def file_values(m):
-            return m.query_model.count_params() + n * m.candidate_model.output_shape[-1]
-
-        saving = 1.0 - file_values(comp.model) / file_values(base.model)
-        comp.extra["file_saving_estimate"] = round(float(saving), 4)
-        if saving >= 0.10:
-            return comp, f"int8 file from {comp.name} (its tables make it ~{saving:.0%} smaller)"
-        return base, (f"int8 file from {base.name}: {comp.name} would make it only ~{saving:.0%} smaller "
-                      f"(the item tower's tables are not in the file)")
+        cfg, d = context.config, context.data
+        sources = [r for r in map(context.find, RETRIEVAL_STUDENTS) if r is not None]
+        if not sources:
+            return None
+        final = context.path(cfg.tflite_dir, self.student_result) + ".tflite"
+        with tempfile.TemporaryDirectory(prefix=".candidates.", dir=ensure_dir(cfg.tflite_dir, "tflite folder")) as tmp:
+            paths = {r.name: self._write_retrieval(context, os.path.join(tmp, f"{r.name}.tflite"), r, "int8")
+                     for r in sources}
+            figures = {n: tflite_validation(TFLiteModel(p), d) for n, p in paths.items()}
+            choice = choose_within([dict(name=n, validation=figures[n].get(context.task.metric),
+                                         bytes=os.path.getsize(p)) for n, p in paths.items()], cfg.tolerance,
+                                   context.task.metric)
+            chosen = paths[choice["shipped"]]
+            os.replace(chosen, final)
+            os.replace(sidecar_path(chosen), sidecar_path(final))
+        result = record_tflite(context, self.student_result, final, RETRIEVAL, context.find(choice["shipped"]),
+                               validation=figures[choice["shipped"]])
+        result.extra["choice"] = choice
+        return result
 
     @staticmethod
     def _calibration_lists(context, rows):
@@ -330,8 +349,16 @@ class RecommendationExportStage(Stage):
         return rng.choice(items, size=(rows, context.data.list_size), replace=True).astype(np.int64)
 
 
-def record_tflite(context, name, path, role, source):
-    """Score an exported file (retrieval: from its own top-K output; ranking: sampled NDCG/HR), record it."""
+def tflite_validation(model, data):
+    """:func:`validation_metrics` of a top-K file (a ``TFLiteModel``) on ``data``'s validation users."""
+    if not len(data.val_labels):
+        return {}
+    return validation_metrics(model.predict(data.val_inputs, batch_size=1024)["item_ids"], data)
+
+
+def record_tflite(context, name, path, role, source, validation=None):
+    """Score an exported file (retrieval: from its own top-K output, on the test users and, unless
+    ``validation`` gives those figures, the validation users; ranking: sampled NDCG/HR), record it."""
     from ..bench import size
     from ..export import TFLiteModel
     from ..models.retrieval import evaluate_sampled
@@ -342,6 +369,7 @@ def record_tflite(context, name, path, role, source):
         out = model.predict(d.test_inputs, batch_size=1024)
         quality = catalog_metrics(out["item_ids"], d.test_labels, seen=d.seen)
         emb, total = tflite_catalog_bytes(path, len(d.catalog))
+        validation = tflite_validation(model, d) if validation is None else validation
     else:
         scores = model.predict(list_feed(context), batch_size=256)
         quality = {f"sampled_{k}": v for k, v in evaluate_sampled(scores, k=K).items()}
@@ -349,7 +377,7 @@ def record_tflite(context, name, path, role, source):
     return context.record(StageResult(name=name, format="tflite", model=path, path=path,
                                       params=size.tflite_params(path), quality=quality,
                                       extra={"embedding_bytes": emb, "weight_bytes": total, "role": role,
-                                             "exported_from": source.name}))
+                                             "exported_from": source.name, "validation": validation or {}}))
 
 
 RECOMMENDATION_STAGES = (RetrievalTeacherStage(), RetrievalBaselineStage(), RetrievalDistillStage(), CompressStage(),
