@@ -11,6 +11,9 @@ mode           what the converter does
 ``int16x8``    int16 activations, int8 weights (more accurate; fewer kernels support it)
 =============  ===============================================================================
 
+``per_channel=False`` (the quantized modes) stores one scale per weight tensor instead of one per output
+channel, which many NPUs require (less accurate).
+
 A QAT model (from :func:`tfcompress.quantize.quantize_aware`) converts with ``mode="int8"``: its
 fake-quant ranges are used, and layers QAT left in float are calibrated on the representative data.
 :func:`convert` returns the bytes; :func:`tfcompress.export.to_tflite` writes them as a checked file.
@@ -108,10 +111,12 @@ def _cast(x, spec):
                               f"to {np.dtype(want).name}") from None
 
 
-def _configure(converter, mode, input_specs, representative, num_calibration, int8_io, progress):
+def _configure(converter, mode, input_specs, representative, num_calibration, int8_io, progress, per_channel):
     if mode == "float32":
         return
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    if not per_channel:
+        converter._experimental_disable_per_channel = True  # private: the only per-tensor weight switch
     if mode == "float16":
         converter.target_spec.supported_types = [tf.float16]
         return
@@ -149,7 +154,7 @@ def _progress(samples, desc):
 
 @contextlib.contextmanager
 def converter_for(model, *, mode="int8", representative=None, num_calibration=200, int8_io=True,
-                  progress=False):
+                  progress=False, per_channel=True):
     """A configured ``tf.lite.TFLiteConverter`` for ``model`` in ``mode`` (valid inside the ``with``: it
     reads a temporary SavedModel). For tools that need the converter itself, e.g. the quantization debugger.
 
@@ -161,19 +166,25 @@ def converter_for(model, *, mode="int8", representative=None, num_calibration=20
     """
     if mode not in MODES:
         raise TFCompressError(f"mode {mode!r} is not one of {MODES}")
+    if not isinstance(per_channel, bool):
+        raise TFCompressError(f"per_channel must be True or False, got {per_channel!r}")
+    if not per_channel and mode in ("float32", "float16"):
+        raise TFCompressError(f"per_channel=False (per-tensor int8 weights) applies to the quantized modes, not "
+                              f"{mode!r}")
     input_specs, _ = serving_signature(model)
     if representative is not None and mode in ("int8", "int16x8"):
         next(representative_samples(representative, input_specs, limit=1), None)  # bad data fails fast
     with tempfile.TemporaryDirectory(prefix="tfcompress-") as tmp:
         sm = saved_model(model, os.path.join(tmp, "sm"))
         converter = tf.lite.TFLiteConverter.from_saved_model(sm, signature_keys=["serving_default"])
-        _configure(converter, mode, input_specs, representative, num_calibration, int8_io, progress)
+        _configure(converter, mode, input_specs, representative, num_calibration, int8_io, progress, per_channel)
         yield converter
 
 
 def convert(model, *, mode="int8", representative=None, num_calibration=200, int8_io=True, progress=False,
-            float_fallback=None):
-    """Convert ``model`` to TFLite bytes in ``mode`` (see the module docstring).
+            float_fallback=None, per_channel=True):
+    """Convert ``model`` to TFLite bytes in ``mode`` (see the module docstring; ``per_channel=False``: one
+    weight scale per tensor).
 
     ``float_fallback`` (``int8`` only): TFLite tensor names (see
     :func:`tfcompress.export.find_sensitive_layers`) whose ops stay float; the file then has float I/O.
@@ -187,7 +198,7 @@ def convert(model, *, mode="int8", representative=None, num_calibration=200, int
     if float_fallback:
         int8_io = False  # float ops at the edges need float I/O
     with converter_for(model, mode=mode, representative=representative, num_calibration=num_calibration,
-                       int8_io=int8_io, progress=progress) as converter:
+                       int8_io=int8_io, progress=progress, per_channel=per_channel) as converter:
         try:
             with warnings.catch_warnings():  # calibration uses tf.lite.Interpreter inside TensorFlow
                 warnings.filterwarnings("ignore", message=_INTERPRETER_DEPRECATED)

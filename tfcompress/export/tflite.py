@@ -29,6 +29,7 @@ from ..errors import TFCompressError
 from .calibration import check_calibration, stacked, vocabulary
 from .converter import convert, representative_samples
 from .parity import ParityError, objective_argument, parity_report, report_exceeds
+from .recovery import check_recovery, recover_int8
 from .savedmodel import serving_signature
 from .tflite_model import TFLiteModel, sidecar_path
 
@@ -37,7 +38,7 @@ DEFAULT_DIR = "tflite_export"
 
 def to_tflite(model, path=None, *, mode="int8", representative=None, num_calibration=200, int8_io=True,
               name=None, parity_data=None, tolerance=None, objective="binary", progress=False, metadata=None,
-              float_fallback=None, rewrite=None, task=None, validation=None):
+              float_fallback=None, rewrite=None, task=None, validation=None, per_channel=True, recovery=()):
     """Convert ``model`` and write ``path`` (default ``tflite_export/NAME.tflite``) plus a JSON sidecar.
 
     ``rewrite``: a function ``bytes -> bytes`` applied to the converted flatbuffer before anything is
@@ -51,6 +52,12 @@ def to_tflite(model, path=None, *, mode="int8", representative=None, num_calibra
     NaN/inf, too few rows or ids outside the model's vocabulary are an error, a constant input or (with
     ``validation``, held-out inputs) a range far narrower than the validation data's a warning.
 
+    ``per_channel=False``: one int8 scale per weight tensor (many NPUs need it). ``recovery`` (``int8``
+    only): a tuple of :data:`tfcompress.choices.RECOVERY_OPTIONS` — ``"bias-correction"``, ``"percentile"``
+    or ``"mse"`` activation ranges, ``"mixed"`` int8/16x8/float by measured sensitivity (needs
+    ``validation``; its limit is ``tolerance``'s ``max_abs``/``mean_abs``, default 0.05), see
+    :mod:`tfcompress.export.recovery`; the sidecar's ``recovery`` entry says what each option changed.
+
     Example:
         >>> import os, tempfile
         >>> from tfcompress import keras
@@ -63,11 +70,19 @@ def to_tflite(model, path=None, *, mode="int8", representative=None, num_calibra
     objective = objective_argument(objective, task, "to_tflite")
     name = name or model.name
     path = _target(path, name)
+    recovery = check_recovery(recovery, mode, float_fallback)
     vocab = vocabulary(model)
     if representative is not None and mode in ("int8", "int16x8"):
         _check_calibration(model, representative, num_calibration, vocab, validation)
-    blob = convert(model, mode=mode, representative=representative, num_calibration=num_calibration,
-                   int8_io=int8_io, progress=progress, float_fallback=float_fallback)
+    record = None
+    if recovery:
+        blob, record = recover_int8(model, recovery, representative=representative, num_calibration=num_calibration,
+                                    int8_io=int8_io, per_channel=per_channel, validation=validation,
+                                    tolerance=tolerance, objective=objective, progress=progress,
+                                    float_fallback=float_fallback)
+    else:
+        blob = convert(model, mode=mode, representative=representative, num_calibration=num_calibration,
+                       int8_io=int8_io, progress=progress, float_fallback=float_fallback, per_channel=per_channel)
     if rewrite is not None:
         blob = _rewritten(blob, rewrite)
     write_bytes(path, blob)
@@ -77,6 +92,10 @@ def to_tflite(model, path=None, *, mode="int8", representative=None, num_calibra
         sidecar["vocabulary"] = vocab
     if float_fallback:
         sidecar["float_fallback"] = list(float_fallback)
+    if mode not in ("float32", "float16"):
+        sidecar["per_channel"] = per_channel
+    if recovery:
+        sidecar["recovery"] = {"options": list(recovery), **record}
     if metadata:
         sidecar.update(metadata)
     if parity_data is not None:
