@@ -16,7 +16,7 @@ import argparse
 import os
 import sys
 
-from . import bench_command
+from . import bench_command, tune_command
 from .bench_command import seed_number, whole_number
 from .choices import EXPORT_MODES, RECOVERY_OPTIONS
 
@@ -44,6 +44,7 @@ def _parser():
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     _add_run_parser(sub)
     bench_command.add_parser(sub)
+    tune_command.add_parser(sub)
     _add_report_parser(sub)
     return p
 
@@ -221,7 +222,8 @@ def main(argv=None):
     from .errors import TFCompressError
 
     try:
-        return {"run": _run, "bench": bench_command.main, "report": _report}[args.command](args)
+        return {"run": _run, "bench": bench_command.main, "report": _report,
+                "tune": tune_command.main}[args.command](args)
     except TFCompressError as e:
         print(f"{PROG}: error: {e}", file=sys.stderr)
         return 2

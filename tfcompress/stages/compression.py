@@ -1,5 +1,7 @@
-"""The compression stages of the standard recipe: ``prune`` (magnitude pruning, fine-tuned by distillation)
-and ``qat`` (quantization-aware training, sparsity-preserving after pruning).
+"""The compression stages of the standard recipe: ``prune`` (structured pruning of whole units to
+``structured_share``, low-rank factorization keeping ``lowrank_energy``, magnitude pruning to
+``target_sparsity``, each when set, then fine-tuned by distillation) and ``qat`` (quantization-aware
+training, sparsity-preserving after pruning).
 
 Both start from the latest student of the run (:func:`latest_student`).
 
@@ -16,15 +18,21 @@ _STUDENT = ((DistillStage.name, BaselineStage.name),)
 
 
 class PruneStage(Stage):
-    """``prune``: tfmot magnitude pruning of the student to ``target_sparsity`` (PolynomialDecay with a
-    frequency derived from the step count), fine-tuned by distillation, then stripped."""
+    """``prune``: shrink the student (``structured_share`` of its Dense/Conv2D units removed by
+    :func:`tfcompress.prune.prune_units`, then its dense kernels factorized keeping ``lowrank_energy`` of
+    their spectral energy by :func:`tfcompress.prune.factorize`, each when set), then tfmot magnitude
+    pruning to ``target_sparsity`` (PolynomialDecay with a frequency derived from the step count; none at
+    0), fine-tuned by distillation, then stripped."""
 
     name = "prune"
     result = "student_pruned"
-    resumable = True  # the stripped model has the student's architecture
+    resumable = True  # the stripped model has the student's architecture (unless shrunk: then rerun)
 
     def rebuild(self, context, result):
-        return context.task.build_student(context.data, **context.config.student)
+        cfg = context.config
+        if cfg.structured_share is not None or cfg.lowrank_energy is not None:
+            return None  # a shrunk architecture: rerun the stage
+        return context.task.build_student(context.data, **cfg.student)
     requires = _STUDENT
     needs = "a student"
 
@@ -34,14 +42,47 @@ class PruneStage(Stage):
         started = time.perf_counter()
         cfg = context.config
         source = latest_student(context)
+        model, notes = shrink(source.model, cfg.structured_share, cfg.lowrank_energy)
         total = cfg.prune_epochs * context.data.steps_per_epoch
-        pruned = prune.prune_low_magnitude(source.model, cfg.target_sparsity, total_steps=total)
-        fit_student(context, pruned, cfg.prune_epochs, callbacks=prune.pruning_callbacks(),
-                    lr=cfg.student_learning_rate / 3)
-        result = record_keras(context, self.result, prune.strip_pruning(pruned), started,
-                              f"pruned to {cfg.target_sparsity:.0%} over {total} steps")
+        callbacks = []
+        if cfg.target_sparsity > 0:
+            model = prune.prune_low_magnitude(model, cfg.target_sparsity, total_steps=total)
+            callbacks = prune.pruning_callbacks()
+            notes.append(f"pruned to {cfg.target_sparsity:.0%} over {total} steps")
+        fit_student(context, model, cfg.prune_epochs, callbacks=callbacks, lr=cfg.student_learning_rate / 3)
+        if cfg.target_sparsity > 0:
+            model = prune.strip_pruning(model)
+        result = record_keras(context, self.result, model, started, "; ".join(notes) or "fine-tuned")
         result.extra["pruned_from"] = source.name
         return result
+
+
+def shrink(model, structured_share=None, lowrank_energy=None):
+    """``(model, notes)``: ``model`` with ``structured_share`` of its units removed (structured pruning)
+    and its dense kernels factorized keeping ``lowrank_energy`` of their energy, each when not None (the
+    model itself when both are None); ``notes`` says what was done.
+
+    Example:
+        >>> from tfcompress import keras
+        >>> x = keras.Input((16,), name="x")
+        >>> h = keras.layers.Dense(32, activation="relu", name="h")(x)
+        >>> m = keras.Model(x, keras.layers.Dense(1, name="out")(h))
+        >>> small, notes = shrink(m, structured_share=0.5)
+        >>> small.count_params() < m.count_params(), notes
+        (True, ['50% of units removed (577 -> 289 params)'])
+    """
+    from ..prune import factorize, prune_units
+
+    notes = []
+    if structured_share is not None:
+        before = model.count_params()
+        model, _ = prune_units(model, structured_share)
+        notes.append(f"{structured_share:.0%} of units removed ({before:,} -> {model.count_params():,} params)")
+    if lowrank_energy is not None:
+        before = model.count_params()
+        model, _ = factorize(model, energy=lowrank_energy, include_embeddings=False)
+        notes.append(f"low-rank at {lowrank_energy:.0%} energy ({before:,} -> {model.count_params():,} params)")
+    return model, notes
 
 
 class QATStage(Stage):

@@ -1,5 +1,6 @@
-"""The ``export`` stage of the standard recipe: float32 TFLite of the teacher and full-int8 TFLite (int8
-weights and activations, float I/O) of the final student, each evaluated on the test split.
+"""The ``export`` stage of the standard recipe: float32 TFLite of the teacher and the final student's file
+in the run's ``export_mode`` (default full int8: int8 weights and activations; see
+:data:`tfcompress.choices.EXPORT_MODES`), each evaluated on the test split.
 
 Example:
     >>> ExportStage().results
@@ -8,6 +9,7 @@ Example:
 import os
 import time
 
+from ..errors import check
 from .base import Stage, StageResult
 from .compression import latest_student
 from .teacher_source import record_given_tflite
@@ -15,8 +17,10 @@ from .training import BaselineStage, DistillStage, TeacherStage, teacher_model
 
 
 class ExportStage(Stage):
-    """``export``: the teacher as float32 and the latest student as int8 ``.tflite`` files (with sidecars
-    holding the data's facts and the task's assets), each scored on the test split."""
+    """``export``: the teacher as float32 and the latest student in ``export_mode`` (int8 unless the config
+    says otherwise; ``per_channel``/``recovery`` passed on when not the defaults) as ``.tflite`` files (with
+    sidecars holding the data's facts and the task's assets), each scored on the test split. The student's
+    result is called ``student_int8`` whatever the mode (its ``extra["export_mode"]`` says which)."""
 
     name = "export"
     teacher_result = "teacher_float32"
@@ -28,7 +32,7 @@ class ExportStage(Stage):
 
     def run(self, context):
         started = time.perf_counter()
-        cfg, data, task = context.config, context.data, context.task
+        cfg = context.config
         exported = []
         teacher = teacher_model(context)
         if teacher is not None:
@@ -37,29 +41,86 @@ class ExportStage(Stage):
             record_given_tflite(context, self.teacher_result, context.find("teacher", "tflite"))
         student = latest_student(context)
         if student is not None:
-            exported.append((self.student_result, student.model, "int8"))
-        meta = data.sidecar()
-        assets = task.write_assets(data, cfg.tflite_dir)
-        meta["assets"] = {k: os.path.abspath(v) for k, v in assets.items()}
+            exported.append((self.student_result, student.model, cfg.export_mode))
+        meta = export_meta(context)
         result = None
         for name, model, mode in exported:
-            result = self._export(context, name, model, mode, meta)
+            result = export_result(context, name, model, mode, meta)
         context.progress(self.name, ", ".join(f"{n} ({m})" for n, _, m in exported) or "nothing to export",
                          started)
         return result
 
-    @staticmethod
-    def _export(context, name, model, mode, meta):
-        from ..bench import size
-        from ..export import TFLiteModel, to_tflite
 
-        cfg, data, task = context.config, context.data, context.task
-        path = to_tflite(model, context.path(cfg.tflite_dir, name) + ".tflite", mode=mode,
-                         representative=data.calibration_inputs, num_calibration=cfg.calibration_samples,
-                         validation=data.val_ds,
-                         name=f"{task.name}_{name}", objective=task.objective, metadata=meta,
-                         int8_io=getattr(task, "int8_io", True))
-        figures = task.evaluate(TFLiteModel(path).predict(data.test_inputs, batch_size=4096), data.test_labels)
-        return context.record(StageResult(name=name, format="tflite", model=path, path=path,
-                                          params=size.tflite_params(path), sparsity=size.tflite_sparsity(path),
-                                          quality=figures))
+
+def export_meta(context):
+    """What every exported file's sidecar holds: the data's facts and the task's assets (written into the
+    run's ``tflite_dir``, their absolute paths under ``assets``)."""
+    cfg, data, task = context.config, context.data, context.task
+    meta = data.sidecar()
+    assets = task.write_assets(data, cfg.tflite_dir)
+    meta["assets"] = {k: os.path.abspath(v) for k, v in assets.items()}
+    return meta
+
+
+#: the parity limit of ``export_mode: int8-fallback`` (max |Δ| of the output on the validation split)
+FALLBACK_MAX_ABS = 0.05
+
+
+def export_result(context, name, model, mode, meta):
+    """Write ``model`` as ``.tflite`` in ``mode`` (``float32`` or one of the export modes), score it on the
+    test split, record and return its :class:`StageResult` (``extra["export_mode"]``: the mode)."""
+    from ..bench import size
+    from ..export import TFLiteModel
+
+    cfg, data, task = context.config, context.data, context.task
+    stem = name if mode in ("float32", "int8") else f"{name.replace('_int8', '')}_{mode.replace('-', '_')}"
+    path = write_tflite(context, model, context.path(cfg.tflite_dir, stem) + ".tflite", mode, meta)
+    figures = task.evaluate(TFLiteModel(path).predict(data.test_inputs, batch_size=4096), data.test_labels)
+    return context.record(StageResult(name=name, format="tflite", model=path, path=path,
+                                      params=size.tflite_params(path), sparsity=size.tflite_sparsity(path),
+                                      quality=figures, extra={"export_mode": mode}))
+
+
+def write_tflite(context, model, path, mode, meta):
+    """Convert ``model`` to ``path`` in ``mode``: the TFLite converter's modes through
+    :func:`~tfcompress.export.to_tflite`, ``int8-fallback`` through
+    :func:`~tfcompress.export.export_with_fallback` (greedy float fallback until the validation parity is
+    within :data:`FALLBACK_MAX_ABS`), ``int4-weights`` through the LiteRT Quantizer on a float32 file."""
+    from ..export import export_with_fallback, quantize_with_litert, sidecar_path, to_tflite
+
+    cfg, data, task = context.config, context.data, context.task
+    common = dict(name=os.path.splitext(os.path.basename(path))[0], objective=task.objective)
+    if mode == "int8-fallback":
+        validation = data.validation_arrays()
+        check(validation is not None, f"export_mode int8-fallback needs a validation split, which the "
+                                      f"{task.name} task does not have: choose another export mode")
+        path, _ = export_with_fallback(model, path, representative=data.calibration_inputs,
+                                       parity_data=validation[0], tolerance={"max_abs": FALLBACK_MAX_ABS},
+                                       num_calibration=cfg.calibration_samples, **common)
+        return _with_meta(path, meta)
+    if mode == "int4-weights":
+        float_path = path[:-len(".tflite")] + "_float32_source.tflite"
+        to_tflite(model, float_path, mode="float32", **common)
+        try:
+            return _with_meta(quantize_with_litert(float_path, "int4_weights", out_path=path), meta)
+        finally:
+            for leftover in (float_path, sidecar_path(float_path)):
+                if os.path.exists(leftover):
+                    os.remove(leftover)
+    extra = {}
+    if not cfg.per_channel:
+        extra["per_channel"] = False
+    if cfg.recovery:
+        extra["recovery"] = tuple(cfg.recovery)
+    return to_tflite(model, path, mode=mode, representative=data.calibration_inputs,
+                     num_calibration=cfg.calibration_samples, validation=data.val_ds, metadata=meta,
+                     int8_io=getattr(task, "int8_io", True) and mode == "int8", **common, **extra)
+
+
+def _with_meta(path, meta):
+    """Add ``meta`` (the data's facts, the assets) to the sidecar of ``path``; return ``path``."""
+    from .._io import write_json
+    from ..export import read_sidecar, sidecar_path
+
+    write_json(sidecar_path(path), {**read_sidecar(path), **meta})
+    return path

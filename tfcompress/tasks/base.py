@@ -54,6 +54,31 @@ class TaskData:
         base = {f.name for f in dataclasses.fields(TaskData)}
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name not in base}
 
+    def validation_arrays(self):
+        """``(inputs, labels)`` of the validation split as arrays (the batches of ``val_ds`` joined: a dict
+        of arrays, or one array, as the models take them), or None without ``val_ds``; computed once.
+
+        Example:
+            >>> import tensorflow as tf
+            >>> ds = tf.data.Dataset.from_tensor_slices(({"x": np.arange(5.0)}, np.arange(5))).batch(2)
+            >>> x, y = TaskData(None, ds, {}, np.zeros(2), {}, {}, 1, "").validation_arrays()
+            >>> x["x"].tolist(), y.tolist()
+            ([0.0, 1.0, 2.0, 3.0, 4.0], [0, 1, 2, 3, 4])
+        """
+        if self.val_ds is None:
+            return None
+        if "_validation" not in self.__dict__:
+            xs, ys = [], []
+            for x, y in self.val_ds:
+                xs.append(x)
+                ys.append(np.asarray(y))
+            if isinstance(xs[0], dict):
+                inputs = {k: np.concatenate([np.asarray(x[k]) for x in xs]) for k in xs[0]}
+            else:
+                inputs = np.concatenate([np.asarray(x) for x in xs])
+            self.__dict__["_validation"] = (inputs, np.concatenate(ys).reshape(-1))
+        return self.__dict__["_validation"]
+
     def sidecar(self):
         """The facts written into each ``.tflite`` file's sidecar JSON: the task's own fields that are set
         and JSON-able (e.g. the feature spec as a dict, the class names)."""
