@@ -16,7 +16,7 @@ FLOORS = {
     "bench": 3,
     "tasks": 4, "stages": 4,
     "pipeline": 5, "tune": 5,
-    "cli": 6, "bench_command": 6, "tune_command": 6, "__main__": 6,
+    "cli": 6, "bench_command": 6, "tune_command": 6, "run_options": 6, "data_command": 6, "__main__": 6,
 }
 
 

@@ -16,6 +16,7 @@ import os
 
 from .bench_command import seed_number, whole_number
 from .errors import check
+from .run_options import add_own_data_arguments, config_from_args
 
 __all__ = ["add_parser", "main", "report"]
 
@@ -32,8 +33,6 @@ def add_parser(subparsers):
                               "tune_report.md/.html into --out. A search stopped halfway resumes from its study file.")
     t.add_argument("--task", help="ctr, table, text or image (default: inferred from --data, as in `run`)")
     t.add_argument("--data", help="the task's data, as in `tfcompress run` (e.g. movielens, reviews, fashion_mnist)")
-    t.add_argument("--teacher", metavar="PATH", help="your trained teacher (.keras/.h5, SavedModel, .tflite); "
-                   "default: trained once for the search")
     t.add_argument("--config", help="YAML file of RunConfig keys the search starts from")
     t.add_argument("--out", help="folder for the trials, the report and the chosen file (default runs/TASK_tune)")
     t.add_argument("--events", type=whole_number, help="built-in data size (as in `run`)")
@@ -48,24 +47,8 @@ def add_parser(subparsers):
                    "study (default 20 without --time-budget)")
     t.add_argument("--time-budget", metavar="DURATION", help="stop starting trials after this long: 90s, 30m, 1h")
     t.add_argument("--study", metavar="FILE", help="the study file to resume or create (default OUT/study.log)")
+    add_own_data_arguments(t)  # --label ... --teacher: as in `run` (default teacher: trained once for the search)
     return t
-
-
-#: ``tfcompress tune`` flags -> RunConfig fields (flags left unset keep the config's value)
-_FIELDS = {"task": "task", "data": "data", "teacher": "teacher_model", "out": "out", "events": "events",
-           "seed": "seed"}
-
-
-def _config(args):
-    from .pipeline import RunConfig
-
-    base = RunConfig.quick_defaults() if args.quick else RunConfig()
-    if args.config:
-        base = RunConfig.from_yaml(args.config, base=base)
-    overrides = {field: getattr(args, flag) for flag, field in _FIELDS.items() if getattr(args, flag) is not None}
-    if args.verbose:
-        overrides["verbose"] = True
-    return RunConfig.from_dict(overrides, base=base)
 
 
 def main(args):
@@ -78,7 +61,7 @@ def main(args):
 
     if args.time_budget is not None:
         parse_duration(args.time_budget)
-    result = search(_config(args), tolerance=args.tolerance, objective=args.objective, trials=args.trials,
+    result = search(config_from_args(args), tolerance=args.tolerance, objective=args.objective, trials=args.trials,
                     time_budget=args.time_budget, study=args.study)
     print(result.note)
     if result.chosen is not None:
