@@ -16,7 +16,7 @@ import argparse
 import os
 import sys
 
-from . import bench_command, tune_command
+from . import bench_command, data_command, tune_command
 from .bench_command import seed_number, whole_number
 from .run_options import add_own_data_arguments, add_recipe_arguments, config_from_args
 
@@ -45,6 +45,7 @@ def _parser():
     _add_run_parser(sub)
     bench_command.add_parser(sub)
     tune_command.add_parser(sub)
+    data_command.add_parser(sub)
     _add_report_parser(sub)
     return p
 
@@ -62,7 +63,8 @@ def _add_run_parser(sub):
     r.add_argument("--data", help="real data for the task: ctr and retrieval: 'movielens' (../shared/data), a "
                    "MovieLens zip/folder/ratings.csv or an interactions CSV (user, item, time columns); text: "
                    "'reviews' (../shared/data) or a reviews CSV path; image: 'fashion_mnist' (../shared/data) "
-                   "or a folder of Fashion-MNIST IDX files")
+                   "or a folder of Fashion-MNIST IDX files; ctr also a folder or glob of Parquet/CSV/TFRecord "
+                   "shards (streamed, see `tfcompress data make`)")
     r.add_argument("--out", help="run folder for the report (default runs/TASK)")
     r.add_argument("--savedmodels", help="folder for SavedModels (default savedmodels)")
     r.add_argument("--tflite-dir", help="folder for .tflite files (default tflite_export)")
@@ -147,8 +149,8 @@ def main(argv=None):
     from .errors import TFCompressError
 
     try:
-        return {"run": _run, "bench": bench_command.main, "report": _report,
-                "tune": tune_command.main}[args.command](args)
+        return {"run": _run, "bench": bench_command.main, "report": _report, "tune": tune_command.main,
+                "data": data_command.main}[args.command](args)
     except TFCompressError as e:
         print(f"{PROG}: error: {e}", file=sys.stderr)
         return 2

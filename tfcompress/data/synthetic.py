@@ -25,6 +25,8 @@ from .spec import Feature, FeatureSpec
 
 MIN_EVENTS = 1_000
 MAX_EVENTS = 10_000_000
+#: impressions drawn at a time (a shop of up to this many events is drawn in one piece)
+CHUNK_EVENTS = 1_000_000
 
 CATEGORIES = (
     "shirt", "dress", "sneaker", "jacket", "jeans", "handbag", "watch", "headphones", "lamp", "mug",
@@ -97,15 +99,64 @@ def make_ecommerce(events=100_000, seed=0, *, click_rate=0.05):
         >>> sorted(d.spec.names)[:3]
         ['age_bucket', 'brand', 'category']
     """
-    events = _check_shop_args(events, click_rate)
-    rng = np.random.default_rng(seed)
-    n_users, n_items, n_brands = sizes_for(events)
-    world = _World.draw(rng, n_brands)  # the draws below keep this order: same seed, same shop
-    users, u_lat = _draw_users(rng, n_users, world)
-    items, v_lat, item_pop = _draw_items(rng, n_items, n_brands, world)
-    ev = _draw_impressions(rng, events, users, u_lat, items, v_lat, item_pop, world, click_rate)
-    return EcommerceData(users=users, items=items, events=_event_frame(ev, users, items),
-                         spec=ctr_spec(n_users, n_items, n_brands), seed=seed)
+    shop = _Shop.draw(events, seed, click_rate)
+    ev = pd.concat(list(shop.chunks()), ignore_index=True)
+    return EcommerceData(users=shop.users, items=shop.items, events=ev, spec=shop.spec, seed=seed)
+
+
+def ecommerce_chunks(events=100_000, seed=0, *, click_rate=0.05):
+    """``(spec, chunks)``: the shop's :class:`FeatureSpec` and an iterator of its event frames, time-ordered,
+    :data:`CHUNK_EVENTS` rows each (the last fewer). Users and items are drawn once; the impressions chunk by
+    chunk, so memory stays bounded by one chunk. Joined, the chunks are ``make_ecommerce(events, seed).events``.
+
+    Example:
+        >>> spec, chunks = ecommerce_chunks(2000, seed=3)
+        >>> pd.concat(list(chunks), ignore_index=True).equals(make_ecommerce(2000, seed=3).events)
+        True
+    """
+    shop = _Shop.draw(events, seed, click_rate)
+    return shop.spec, shop.chunks()
+
+
+@dataclass
+class _Shop:
+    """The drawn users and items of a shop (with their hidden structure) and the rng that draws chunk 0."""
+
+    events: int
+    seed: int
+    click_rate: float
+    rng: object
+    world: object
+    users: pd.DataFrame
+    u_lat: np.ndarray
+    user_act: np.ndarray
+    items: pd.DataFrame
+    v_lat: np.ndarray
+    item_pop: np.ndarray
+    spec: FeatureSpec
+
+    @classmethod
+    def draw(cls, events, seed, click_rate):
+        events = _check_shop_args(events, click_rate)
+        rng = np.random.default_rng(seed)
+        n_users, n_items, n_brands = sizes_for(events)
+        world = _World.draw(rng, n_brands)  # the draws below keep this order: same seed, same shop
+        users, u_lat = _draw_users(rng, n_users, world)
+        items, v_lat, item_pop = _draw_items(rng, n_items, n_brands, world)
+        user_act = rng.lognormal(0, 0.7, n_users)
+        return cls(events, seed, click_rate, rng, world, users, u_lat, user_act / user_act.sum(), items, v_lat,
+                   item_pop, ctr_spec(n_users, n_items, n_brands))
+
+    def chunks(self):
+        """The event frames, chunk by chunk: chunk ``k`` covers its share of the 30 days, drawn by the shop's
+        rng (chunk 0) or one seeded by ``(seed, k)``, so each chunk is the same whatever reads it."""
+        n = self.events
+        for k, start in enumerate(range(0, n, CHUNK_EVENTS)):
+            stop = min(n, start + CHUNK_EVENTS)
+            rng = self.rng if k == 0 else np.random.default_rng([self.seed, k])
+            window = (DAYS * 86400 * start // n, DAYS * 86400 * stop // n)
+            ev = _draw_impressions(rng, stop - start, window, self)
+            yield _event_frame(ev, self.users, self.items)
 
 
 def _check_shop_args(events, click_rate):
@@ -184,18 +235,18 @@ def _draw_items(rng, n_items, n_brands, world):
     return items, v_lat, item_pop
 
 
-def _draw_impressions(rng, events, users, u_lat, items, v_lat, item_pop, world, click_rate):
-    """The raw impression columns: who saw what, when, where in the list, and whether they clicked."""
-    n_users = len(users)
-    user_act = rng.lognormal(0, 0.7, n_users)
-    user_act /= user_act.sum()
-    ev_user = rng.choice(n_users, events, p=user_act)
-    ev_item = rng.choice(len(items), events, p=item_pop)
-    ts = np.sort(rng.integers(0, DAYS * 86400, events)).astype(np.int64)
+def _draw_impressions(rng, events, window, shop):
+    """The raw impression columns of ``events`` impressions in the time ``window`` (seconds): who saw what,
+    when, where in the list, and whether they clicked."""
+    users, items = shop.users, shop.items
+    ev_user = rng.choice(len(users), events, p=shop.user_act)
+    ev_item = rng.choice(len(items), events, p=shop.item_pop)
+    ts = np.sort(rng.integers(window[0], window[1], events)).astype(np.int64)
     hour = ((ts // 3600) % 24).astype(np.int32)
     position = np.minimum(rng.geometric(0.25, events), N_POSITION).astype(np.int32)
-    signal = _click_signal(ev_user, ev_item, hour, position, users, u_lat, items, v_lat, item_pop, world)
-    p_click = 1.0 / (1.0 + np.exp(-(signal + _solve_intercept(signal, click_rate))))
+    signal = _click_signal(ev_user, ev_item, hour, position, users, shop.u_lat, items, shop.v_lat,
+                           shop.item_pop, shop.world)
+    p_click = 1.0 / (1.0 + np.exp(-(signal + _solve_intercept(signal, shop.click_rate))))
     click = (rng.random(events) < p_click).astype(np.int32)
     return pd.DataFrame({
         "timestamp": ts,

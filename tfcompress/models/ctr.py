@@ -16,15 +16,41 @@ from .._keras import keras
 from ..errors import TFCompressError
 from .layers import Cross
 
+#: the student's id tables of at least this many ids are compressed for the phone (its ``embedding`` kind)
+COMPRESS_MIN_VOCAB = 50_000
+STUDENT_TABLES = "qr"
+_KIND_WORDS = {"qr": "quotient-remainder", "hash": "hashed", "mixed": "mixed-dimension", "lowrank": "low-rank"}
+
 
 def ctr_teacher(spec, *, embedding_dim=64, cross_layers=3, hidden=(1024, 512, 256), name="ctr_teacher"):
     """A large DCN-v2 CTR model: wide embeddings, ``cross_layers`` full-rank crosses and a deep MLP."""
     return dcn(spec, embedding_dim=embedding_dim, cross_layers=cross_layers, hidden=hidden, name=name)
 
 
-def ctr_student(spec, *, embedding_dim=8, cross_layers=1, hidden=(64, 32), name="ctr_student"):
-    """A small CTR model of the teacher's shape: narrow embeddings, one cross, a small MLP."""
-    return dcn(spec, embedding_dim=embedding_dim, cross_layers=cross_layers, hidden=hidden, name=name)
+def ctr_student(spec, *, embedding_dim=8, cross_layers=1, hidden=(64, 32), name="ctr_student",
+                embedding=STUDENT_TABLES, compress_min_vocab=COMPRESS_MIN_VOCAB):
+    """A small CTR model of the teacher's shape: narrow embeddings, one cross, a small MLP; its id tables of
+    ``compress_min_vocab`` ids or more are ``embedding`` tables (quotient-remainder by default; ``"full"``
+    keeps them whole), so a million-id teacher still gives a phone-sized student."""
+    return dcn(spec, embedding_dim=embedding_dim, cross_layers=cross_layers, hidden=hidden, name=name,
+               embedding=embedding, compress_min_vocab=compress_min_vocab)
+
+
+def student_table_note(spec, embedding=STUDENT_TABLES, compress_min_vocab=COMPRESS_MIN_VOCAB, **_):
+    """One line on the student's compressed id tables, or ``""`` when every table stays whole.
+
+    Example:
+        >>> from tfcompress.data import Feature, FeatureSpec
+        >>> student_table_note(FeatureSpec([Feature("user_id", "categorical", 80_001)]))[:62]
+        "the student's user_id table (80,001 ids) is quotient-remainder"
+    """
+    spec = spec.to_feature_spec() if hasattr(spec, "to_feature_spec") else spec
+    big = [f for f in spec.categorical if embedding != "full" and f.vocab_size >= compress_min_vocab]
+    if not big:
+        return ""
+    names = ", ".join(f"{f.name} table ({f.vocab_size:,} ids)" for f in big)
+    return (f"the student's {names} {'is' if len(big) == 1 else 'are'} {_KIND_WORDS.get(embedding, embedding)}: "
+            f"id tables of {compress_min_vocab:,}+ ids are compressed for the phone")
 
 
 def embedding_width(vocab_size, embedding_dim):
@@ -32,11 +58,14 @@ def embedding_width(vocab_size, embedding_dim):
     return int(max(2, min(embedding_dim, round(6 * vocab_size ** 0.25))))
 
 
-def dcn(spec, *, embedding_dim, cross_layers, hidden, name):
+def dcn(spec, *, embedding_dim, cross_layers, hidden, name, embedding="full", compress_min_vocab=None):
     """Build a DCN-v2 (parallel cross + deep) model from ``spec`` (see the module docstring): a
     :class:`~tfcompress.data.FeatureSpec` or a :class:`~tfcompress.data.Schema`, whose numeric statistics
     put :class:`~tfcompress.models.NumericNormalization` inside the model (raw numbers in). The output is
-    one logit (binary), one value (regression) or ``num_classes`` logits (multiclass)."""
+    one logit (binary), one value (regression) or ``num_classes`` logits (multiclass). Id tables of
+    ``compress_min_vocab`` ids or more are of kind ``embedding`` (see :func:`~tfcompress.models.make_embedding`)."""
+    from .embeddings import make_embedding
+
     from .preprocessing import preprocessed_inputs
 
     raw_inputs, tensors = preprocessed_inputs(spec, column=True)
@@ -46,7 +75,10 @@ def dcn(spec, *, embedding_dim, cross_layers, hidden, name):
             f"bad model size: embedding_dim={embedding_dim}, cross_layers={cross_layers}, hidden={hidden}")
     inputs, parts = raw_inputs, []
     for f in spec.features:
-        if f.kind == "categorical":
+        if f.kind == "categorical" and embedding != "full" and f.vocab_size >= (compress_min_vocab or 0):
+            width = embedding_width(f.vocab_size, embedding_dim)
+            parts.append(make_embedding(embedding, f.vocab_size, width, name=f"emb_{f.name}")(tensors[f.name]))
+        elif f.kind == "categorical":
             emb = keras.layers.Embedding(f.vocab_size, embedding_width(f.vocab_size, embedding_dim),
                                          name=f"emb_{f.name}")
             parts.append(emb(tensors[f.name]))

@@ -5,7 +5,8 @@ ml-latest-small from the shared data folder (``click`` = rating >= 4); a path â†
 ``ratings.csv``, or any interactions table (CSV, TSV, Parquet) with user and item columns and optionally a
 time and a label or rating column (roles: :func:`interaction_roles`; reading: :func:`tfcompress.data.read_table`).
 Interactions with a time column are split by time (80/10/10) like the shop; without one, by user (each
-user's last row in the file is test); ``--split`` chooses.
+user's last row in the file is test); ``--split`` chooses. A folder or glob of Parquet, CSV or TFRecord
+shards is streamed (:func:`open_shards`): never loaded whole, split by time quantiles or hashed user.
 
 Example:
     >>> task = CTRTask()
@@ -17,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..data import frame_to_inputs, make_ecommerce, sample_inputs, to_dataset
+from ..data import frame_to_inputs, is_shard_source, make_ecommerce, sample_inputs, to_dataset
 from ..errors import TFCompressError
 from ..models import ctr_student, ctr_teacher
 from .base import Task, TaskData
@@ -36,6 +37,9 @@ DATA_HELP = ("pass --data movielens (the shared data folder), a MovieLens zip/fo
              "interactions table (CSV, TSV, Parquet) with user and item columns and optionally time and a "
              "label or rating (e.g. user_id,item_id[,timestamp][,click|rating])")
 ROLE_FLAGS = "name them with --user COLUMN --item COLUMN (and --time / --label when the file has them)"
+_SHARD_KEYS = ("user", "item", "time", "label", "split", "label_threshold")  # what the scan depends on
+#: streamed shards: users and items seen fewer times than this share the unknown id 0
+MIN_COUNT = 1
 
 MOVIELENS_NAMES = ("movielens", "movielens-small", "movielens_small", "ml-latest-small")
 _MOVIELENS_COLUMNS = {"userId", "movieId", "rating", "timestamp"}
@@ -54,6 +58,40 @@ def check_interactions_data(data, config=None):
         _load_log(data, config)
 
 
+def open_shards(data, config=None):
+    """The :class:`~tfcompress.data.ShardLog` of shards in ``--data`` (a folder or glob): the shop's manifest,
+    else one streaming pass (roles by :func:`interaction_roles` on a sample of the first shard; ids seen
+    :data:`MIN_COUNT` times). ``--split``: ``time`` (the default with a time column) or ``user`` (hashed).
+
+    Example:
+        >>> try:
+        ...     open_shards("no/such/dir/*.parquet")
+        ... except TFCompressError as e:
+        ...     "matches no file" in str(e)
+        True
+    """
+    from ..data import open_shop_log, sample_frame, scanned_log, shard_files
+
+    files, fmt = shard_files(data)
+    how = getattr(config, "split", None) or "auto"
+    if how not in ("auto", "time", "user"):
+        raise TFCompressError(f"--split {how} needs the whole table in memory: streamed shards split by time "
+                              "or by user (--split time or --split user)")
+    key = os.path.expanduser(str(data).strip())
+    if os.path.isdir(key) and (log := open_shop_log(key, "user" if how == "user" else "time")) is not None:
+        return log
+    sample = sample_frame(files, fmt)
+    roles = interaction_roles(sample, config)
+    label = roles["label"] or roles["rating"]
+    if None in (roles["user"], roles["item"]) or label is None:
+        raise TFCompressError(f"--data {data_name(data)}: streamed shards need user, item and label (or rating) "
+                              f"columns; the first shard has {list(sample.columns)}: {ROLE_FLAGS}")
+    threshold = roles["rating"] and rating_threshold(sample[label], getattr(config, "label_threshold", None))[0]
+    split = interactions_split(roles["time"] is not None, getattr(config, "split", None))
+    roles = {"user": roles["user"], "item": roles["item"], "time": roles["time"], "label": label}
+    return scanned_log(data, files, fmt, roles, split=split, threshold=threshold, min_count=MIN_COUNT)
+
+
 def _load_log(data, config):
     """``(events, spec, source)`` of ``data`` (``None`` for the built-in shop)."""
     import pandas as pd
@@ -65,6 +103,8 @@ def _load_log(data, config):
     if isinstance(data, pd.DataFrame):
         return _generic_log(data, data, config)
     key = str(data).strip()
+    if is_shard_source(data):
+        raise TFCompressError(f"--data {key!r} is a folder or glob of shards: only the ctr task streams them")
     given = getattr(config, "label_threshold", None)
     threshold = 4.0 if given is None else float(given)
     if key.lower() in MOVIELENS_NAMES:
@@ -293,6 +333,8 @@ class CTRTask(Task):
     def check_data(self, data, config=None):
         """A bad ``--data`` is one line, before anything is written (``config``: the column roles, reading
         options and split). Returns the split the data gets (None for the built-in shop)."""
+        if is_shard_source(data):
+            return self.shards(data, config).split
         log = _load_log(data, config)
         if log is None:
             return None
@@ -306,7 +348,16 @@ class CTRTask(Task):
         how = self.check_data(config.data, config)
         return {} if how is None else {"split": how}
 
+    def shards(self, data, config=None):
+        """:func:`open_shards` of ``data``, kept from validation to loading (one streaming pass per run)."""
+        key = (str(data), *(getattr(config, k, None) for k in _SHARD_KEYS))
+        if getattr(self, "_shards", (None,))[0] != key:
+            self._shards = (key, open_shards(data, config))
+        return self._shards[1]
+
     def load(self, config):
+        if is_shard_source(config.data):
+            return streamed_data(self.shards(config.data, config), config)
         if config.data is None:
             shop = make_ecommerce(config.events, seed=config.seed)
             events, spec = shop.events, shop.spec
@@ -328,6 +379,22 @@ class CTRTask(Task):
             steps_per_epoch=int(np.ceil(len(train) / bs)),
             description=(f"{len(events):,} {source} ({len(train):,} train / {len(val):,} "
                          f"validation / {len(test):,} test, {split_words(how, spec)}), click rate "
-                         f"{events[spec.label].mean():.1%}"),
+                         f"{events[spec.label].mean():.1%}") + student_note(spec, config),
             spec=spec, feature_spec=spec.to_dict(), shop=shop,
         )
+
+
+def streamed_data(log, config):
+    """The :class:`CTRData` of a :class:`~tfcompress.data.ShardLog` (see :meth:`~tfcompress.data.ShardLog.task_fields`),
+    with a note on the student's id tables."""
+    fields = log.task_fields(batch_size=config.batch_size, calibration=config.calibration_samples, seed=config.seed)
+    fields["description"] += student_note(log.spec, config)
+    return CTRData(**fields, spec=log.spec, feature_spec=log.spec.to_dict(), shop=None)
+
+
+def student_note(spec, config):
+    """``"; the student's ... tables are ..."`` when the run's student compresses big id tables, else ``""``."""
+    from ..models.ctr import student_table_note
+
+    note = student_table_note(spec, **(getattr(config, "student", None) or {}))
+    return f"; {note}" if note else ""
