@@ -44,7 +44,8 @@ def add_own_data_arguments(r):
                    help="how to split train/validation/test (default auto: by time, else by user, else stratified)")
     d.add_argument("--label-threshold", type=float, metavar="X", help="a rating label: positive when >= X")
     d.add_argument("--teacher", metavar="PATH", help="your trained teacher (.keras/.h5, SavedModel folder, "
-                   ".tflite): skips the teacher stage")
+                   ".tflite): skips the teacher stage; or a Hugging Face / keras-hub checkpoint folder (--task "
+                   "text; see --teacher-head, --labelled)")
     d.add_argument("--teacher-output", choices=("logits", "probabilities"),
                    help="what your teacher outputs (default: detected)")
     d.add_argument("--student", metavar="from-teacher:SHARE", help="build the student by structured width "

@@ -42,7 +42,8 @@ PRESETS = {
 
 @dataclass
 class TextData:
-    """Texts with integer labels ``0..len(class_names)-1``; ``frame`` holds the kept rows of the source."""
+    """Texts with integer labels ``0..len(class_names)-1`` (-1: no label, a transfer row); ``frame`` holds
+    the kept rows of the source."""
 
     texts: list
     labels: np.ndarray
@@ -59,7 +60,7 @@ class TextData:
 
     def class_counts(self):
         """``{class name: count}`` of the labels."""
-        counts = np.bincount(self.labels, minlength=len(self.class_names))
+        counts = np.bincount(self.labels[self.labels >= 0], minlength=len(self.class_names))
         return dict(zip(self.class_names, counts.tolist()))
 
 
@@ -187,14 +188,16 @@ def _class_labels(df, text, column, label, classes, dropped):
     return df, text, labels, declared
 
 
-def load_text_table(table, *, text=None, label=None, label_threshold=None, sep=None, header="infer"):
+def load_text_table(table, *, text=None, label=None, label_threshold=None, sep=None, header="infer",
+                    blank_labels="drop"):
     """:class:`TextData` of any table with a text column and a label column: a DataFrame, or a CSV / TSV /
     Parquet file read by :func:`~tfcompress.data.read_table` (``sep``, ``header`` as there; a file without
     header has columns ``column_1, column_2, ...``). ``text`` defaults to the string column with the
     longest texts, ``label`` to the other column (of two), else the label :meth:`Schema.infer
     <tfcompress.data.Schema.infer>` assumes. Labels: 0/1, booleans, yes/no, class names (multi-class,
     in sorted order), or numbers with ``label_threshold`` (``value >= threshold`` is class 1). Rows with
-    an empty text or label are dropped (``dropped`` counts them).
+    an empty text are dropped, and so are rows with an empty label (``dropped`` counts them) unless
+    ``blank_labels="keep"``: then their label is -1 (transfer rows, which a teacher labels).
 
     Example:
         >>> df = pd.DataFrame({"sentence": ["a lovely dress", "far too small", "", "great fit"],
@@ -202,16 +205,22 @@ def load_text_table(table, *, text=None, label=None, label_threshold=None, sep=N
         >>> d = load_text_table(df)
         >>> d.texts, d.labels.tolist(), d.class_names, d.dropped
         (['a lovely dress', 'far too small', 'great fit'], [1, 0, 1], ['no', 'yes'], {'empty_text': 1})
+        >>> load_text_table(df.assign(ok=["yes", "no", "yes", None]), blank_labels="keep").labels.tolist()
+        [1, 0, -1]
     """
+    if blank_labels not in ("drop", "keep"):
+        raise TFCompressError(f"blank_labels = {blank_labels!r} must be 'drop' or 'keep'")
     frame = read_table(table, sep=sep, header=header)
     text, label = text_columns(frame, text=text, label=label)
     dropped = {}
     df, texts = _review_texts(frame, text, None, dropped)
-    missing = df[label].isna()
-    if missing.any():
+    missing = (df[label].isna() | (df[label].astype(str).str.strip() == "")).to_numpy()
+    if missing.any() and blank_labels == "drop":
         dropped["missing_label"] = int(missing.sum())
-        df, texts = df[~missing], texts[~missing]
-    labels, names = _table_labels(df[label], label, label_threshold)
+        df, texts, missing = df[~missing], texts[~missing], missing[~missing]
+    known, names = _table_labels(df[label][~missing], label, label_threshold)
+    labels = np.full(len(df), -1, np.int64)
+    labels[~missing] = known
     return TextData(texts=texts.tolist(), labels=labels, class_names=names, frame=df.reset_index(drop=True),
                     dropped=dropped)
 

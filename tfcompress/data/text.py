@@ -155,6 +155,25 @@ def make_tokenizer(vocabulary, sequence_length=128, *, lowercase=True, strip_acc
         strip_accents=bool(strip_accents), oov_token=UNK, dtype="int32")
 
 
+def vocabulary_tokenizer(vocabulary, sequence_length=128, *, lowercase=True, strip_accents=None, what="the teacher"):
+    """A WordPiece tokenizer over a pretrained checkpoint's vocabulary (``vocabulary``: its tokens in id
+    order, as in BERT's ``vocab.txt``: ``[PAD]`` = 0, ``[UNK]`` somewhere), so a student reads the
+    teacher's ids; ``strip_accents`` (None) follows ``lowercase``, as in a BERT checkpoint's own tokenizer.
+
+    Example:
+        >>> tok = vocabulary_tokenizer(["[PAD]", "[CLS]", "[UNK]", "cafe", "red"], 4)
+        >>> tokenize(["Café RED hat"], tok).tolist()
+        [[3, 4, 2, 0]]
+    """
+    vocab = [str(t) for t in vocabulary]
+    if not vocab or vocab[0] != PAD or UNK not in vocab:
+        raise TFCompressError(f"{what}'s vocabulary is not a WordPiece vocabulary with {PAD!r} at id 0 and an "
+                              f"{UNK!r} token (it starts with {vocab[:3]}): use the student's own vocabulary "
+                              "(student_vocab='own')")
+    strip = lowercase if strip_accents is None else strip_accents
+    return make_tokenizer(vocab, sequence_length, lowercase=bool(lowercase), strip_accents=bool(strip))
+
+
 def tokenize(texts, tokenizer):
     """Token ids of ``texts`` as an int32 NumPy array ``[len(texts), sequence_length]``.
 

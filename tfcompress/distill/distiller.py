@@ -265,7 +265,7 @@ class Distiller(keras.Model):
         return self.student.trainable_variables + extra
 
     def metrics_outputs(self, y, student_out):
-        """``(labels, predictions)`` the compiled metrics see."""
+        """``(labels, predictions)`` the compiled metrics see (a third item: their sample weights)."""
         return y, student_out
 
     # --- Keras plumbing -----------------------------------------------------------------------------
@@ -347,8 +347,7 @@ class Distiller(keras.Model):
         for name, tracker in self._term_trackers.items():
             tracker.update_state(terms[name])
         if y is not None:
-            labels, preds = self.metrics_outputs(y, student_out)
-            self.compiled_metrics.update_state(labels, preds)
+            self.compiled_metrics.update_state(*self.metrics_outputs(y, student_out))
         return {m.name: m.result() for m in self.metrics}
 
     def train_step(self, data):

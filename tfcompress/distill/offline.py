@@ -9,7 +9,8 @@ with ``ai_edge_litert``) or any callable ``batch -> outputs``.
 
 :func:`cached_dataset` reads the cache back as ``((features, teacher_outputs), labels)`` batches, one
 chunk in memory at a time, and :class:`OfflineDistiller` trains a student from them (same losses and logs
-as :class:`~tfcompress.distill.Distiller`: its default soft-target loss reads the cached outputs).
+as :class:`~tfcompress.distill.Distiller`: its default soft-target loss reads the cached outputs). A label
+of -1 marks a transfer row (no label: the teacher's outputs alone teach it, :func:`known_labels`).
 
 Example:
     >>> import tempfile, os
@@ -272,3 +273,33 @@ class OfflineDistiller(Distiller):
 
     def teacher_outputs(self, x):
         raise TFCompressError("OfflineDistiller has no teacher: train it on cached_dataset(path) batches")
+
+    def _label_terms(self, y, student_out, like):
+        """A row labelled -1 (a transfer row: the teacher's outputs, no label) adds no label loss."""
+        y, known = known_labels(y, self.objective)
+        terms = super()._label_terms(y, student_out, like)
+        if known is not None:
+            terms["student_loss"] = terms["student_loss"] * tf.cast(known, terms["student_loss"].dtype)
+        return terms
+
+    def metrics_outputs(self, y, student_out):
+        """Labels, predictions and weights: a transfer row (label -1) counts in no metric."""
+        y, known = known_labels(y, self.objective)
+        return (y, student_out) if known is None else (y, student_out, tf.cast(known, tf.float32))
+
+
+def known_labels(y, objective):
+    """``(labels, known)``: for a binary or multiclass ``objective`` a label < 0 marks a row without one
+    (a transfer row, learnt from the teacher alone): its label becomes 0 and ``known`` (per row) False;
+    otherwise (``None`` labels, regression, several heads) ``(y, None)``.
+
+    Example:
+        >>> y, known = known_labels(np.array([2, -1, 0]), "multiclass")
+        >>> y.numpy().tolist(), known.numpy().tolist()
+        ([2, 0, 0], [True, False, True])
+    """
+    if y is None or objective not in ("binary", "multiclass"):
+        return y, None
+    y = tf.convert_to_tensor(y)
+    known = tf.reduce_all(tf.reshape(y >= tf.zeros_like(y), [tf.shape(y)[0], -1]), axis=-1)
+    return tf.maximum(y, tf.zeros_like(y)), known

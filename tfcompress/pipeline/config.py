@@ -182,6 +182,10 @@ class RunConfig:
         _check_recipe_fields(cfg)
         cfg.recovery = tuple(cfg.recovery or ())
         task.check_options(cfg.teacher, cfg.student)
+        if task.name != "text":  # a checkpoint folder and its options are for the text task only
+            from ..stages.pretrained_teacher import check_pretrained_options
+
+            check_pretrained_options(cfg, task.name)
         values = {f.name: getattr(cfg, f.name) for f in dataclasses.fields(RunConfig)}
         values.update(task.resolve_data(cfg))
         return ResolvedConfig(**{**values, "task": task})

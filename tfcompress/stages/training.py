@@ -12,10 +12,10 @@ import time
 from .._keras import keras
 from ..errors import TFCompressError
 from .base import Stage, StageResult
+from .pretrained_teacher import (TEST_LOGITS, check_pretrained_options, fit_pretrained_teacher,
+                                 init_student_embeddings, offline_datasets, pretrained_folder)
 from .teacher_source import detect_output, load_teacher, logits_model, student_share, teacher_cache
 
-#: the ``extra`` key holding a result's test-split logits (kept in memory for the report's verdict)
-TEST_LOGITS = "test_logits"
 #: the ``extra`` key of the teacher result holding the user's teacher
 OWN_TEACHER = "own_teacher"
 #: the note on the teacher row when the user gave the teacher
@@ -72,12 +72,14 @@ def fit_student(context, student, epochs, callbacks=(), lr=None):
 
     cfg, task, data = context.config, context.task, context.data
     lr = lr or cfg.student_learning_rate
-    teacher, own = teacher_model(context), own_teacher(context)
-    if teacher is None and (own is None or own.in_graph):
+    teacher, own, pretrained = teacher_model(context), own_teacher(context), offline_datasets(context)
+    if teacher is None and pretrained is None and (own is None or own.in_graph):
         return fit_on_labels(context, student, epochs, lr, callbacks)
     kwargs = dict(alpha=cfg.alpha, temperature=cfg.temperature, objective=task.objective)
     if teacher is not None:
         model, train, val = Distiller(student, teacher, **kwargs), data.train_ds, data.val_ds
+    elif pretrained is not None:  # a pretrained Keras 3 teacher: its cached logits, transfer rows included
+        model, (train, val) = OfflineDistiller(student, **kwargs), pretrained
     else:  # a teacher tf_keras cannot run in its graph: distilled offline from its cached logits
         cache = teacher_cache(own, data, cfg.batch_size)
         model = OfflineDistiller(student, **kwargs)
@@ -99,7 +101,7 @@ def build_student(context):
     cfg = context.config
     share = student_share(cfg.student_init)
     if share is None:
-        return context.task.build_student(context.data, **cfg.student)
+        return init_student_embeddings(context, context.task.build_student(context.data, **cfg.student))
     from ..prune.structured import prune_to_share
 
     teacher = teacher_model(context)
@@ -134,6 +136,9 @@ class TeacherStage(Stage):
     def run(self, context):
         started = time.perf_counter()
         cfg = context.config
+        check_pretrained_options(cfg, context.task.name)
+        if pretrained_folder(cfg) is not None:
+            return fit_pretrained_teacher(context, started)
         if cfg.teacher_model is not None:
             return self.given(context, started)
         model = context.task.build_teacher(context.data, **cfg.teacher)

@@ -9,6 +9,13 @@ tell; labels 0/1, booleans, yes/no, class names, or a rating with ``--label-thre
 from the training split (keras-nlp, outside the model), so the TFLite model takes int32 ``token_ids``; the
 tokenizer is written beside the ``.tflite`` file for the app.
 
+With ``--teacher FOLDER`` a pretrained checkpoint (a Hugging Face or keras-hub folder) is the teacher
+(:mod:`tfcompress.stages.pretrained_teacher`); ``--labelled N`` keeps N stratified labelled training rows
+and makes every other training row (and every row of a text table whose label is blank) a transfer row,
+labelled by the teacher for distillation only (:func:`transfer_split`); ``student_vocab="teacher"`` gives
+the students the teacher's WordPiece vocabulary, ``student_embeddings="teacher"`` its token embeddings
+projected down by PCA.
+
 Example:
     >>> TextTask().defaults(quick=True)["events"]
     150000
@@ -19,9 +26,53 @@ import numpy as np
 
 from ..models.text import text_student, text_teacher
 from ..errors import TFCompressError
+from ..stages import DistillationVerdict, KerasVsTFLite
+from ..stages.pretrained_report import PretrainedLatency, PretrainedTable, PretrainedVsFinal, pretrained_column
+from ..stages.pretrained_teacher import check_pretrained_options, pretrained_folder
 from .base import Task, TaskData
 from .ctr import data_name
 from .splits import stratified_split
+
+
+def labelled_rows(labels, n, seed=0):
+    """Positions of ``n`` of ``labels`` (integer classes) kept labelled: stratified (each class in its share,
+    at least one), seeded.
+
+    Example:
+        >>> keep = labelled_rows(np.array([0] * 80 + [1] * 20), 10, seed=0)
+        >>> len(keep), int((keep >= 80).sum())
+        (10, 2)
+    """
+    labels = np.asarray(labels)
+    rng = np.random.default_rng(seed)
+    classes, counts = np.unique(labels, return_counts=True)
+    share = n * counts / counts.sum()
+    quota = np.minimum(counts, np.maximum(1, np.floor(share))).astype(int)
+    for i in np.argsort(np.floor(share) - share):  # the largest remainders first
+        quota[i] += int(quota.sum() < n and quota[i] < counts[i])
+    while quota.sum() > n:
+        quota[np.argmax(quota)] -= 1
+    picks = [rng.choice(np.flatnonzero(labels == c), q, replace=False) for c, q in zip(classes, quota)]
+    return np.sort(np.concatenate(picks)).astype(np.int64)
+
+
+def transfer_split(labels, labelled=None, seed=0, random=False):
+    """``(train, validation, test, transfer)`` row indices: the labelled rows split (stratified unless
+    ``random``); rows without a label (-1) and, with ``labelled=N``, all but N stratified training rows are
+    transfer rows (the teacher labels them).
+
+    Example:
+        >>> labels = np.array([0, 1] * 50 + [-1] * 5)
+        >>> [len(i) for i in transfer_split(labels, labelled=20)]
+        [20, 10, 10, 65]
+    """
+    labels = np.asarray(labels)
+    known, blank = np.flatnonzero(labels >= 0), np.flatnonzero(labels < 0)
+    tr, va, te = (known[i] for i in stratified_split(np.zeros(len(known)) if random else labels[known], seed=seed))
+    if labelled is None or labelled >= len(tr):
+        return tr, va, te, blank
+    keep = labelled_rows(labels[tr], labelled, seed)
+    return tr[keep], va, te, np.concatenate([np.delete(tr, keep), blank]).astype(np.int64)
 
 
 def text_split(split):
@@ -76,10 +127,15 @@ def text_table(data, config):
     if not any(v is not None for v in roles.values()) and {"Review Text", "Recommended IND"} <= set(frame.columns):
         return load_reviews(frame), f"reviews CSV {data_name(data, quote=False)}"
     text, label = text_columns(frame, text=roles["text"], label=roles["label"])
-    corpus = load_text_table(frame, text=text, label=label, label_threshold=roles["label_threshold"])
+    teacher = pretrained_folder(config) is not None
+    corpus = load_text_table(frame, text=text, label=label, label_threshold=roles["label_threshold"],
+                             blank_labels="keep" if teacher else "drop")
     ignored = [str(c) for c in frame.columns if c not in (text, label)]
     how = f" >= {roles['label_threshold']:g}" if roles["label_threshold"] is not None else ""
     how += f"; column{'s' if len(ignored) > 1 else ''} {', '.join(ignored)} ignored" if ignored else ""
+    blank = int(np.sum(np.asarray(corpus.labels) < 0)) if teacher else corpus.dropped.get("missing_label", 0)
+    how += ("" if not blank else f"; {blank:,} rows without a label: transfer rows" if teacher else
+            f"; {blank:,} rows without a label dropped (--teacher FOLDER would label them)")
     return corpus, f"{data_name(data, quote=False)} (text {text!r}, label {label!r}{how})"
 
 
@@ -92,6 +148,11 @@ class TextData(TaskData):
     seq_len: int = None
     class_names: list = field(default_factory=list)
     tokenizer: object = None
+    encoder: object = None  # the pretrained teacher's encoder (tfcompress.pretrained), or None
+    corpus_texts: np.ndarray = None  # every text (object array: kept out of the sidecar), as split_rows index
+    split_rows: dict = field(default_factory=dict)    # rows of "train" (labelled), "transfer", "val", "test"
+    split_labels: dict = field(default_factory=dict)  # "train", "val"; "distill": train + transfer (-1)
+    split_ids: dict = field(default_factory=dict)     # token ids of "train" (labelled + transfer) and "val"
 
 
 class TextTask(Task):
@@ -104,6 +165,13 @@ class TextTask(Task):
     student_builder = staticmethod(text_student)
     data_args = ("vocab_size", "num_classes", "seq_len")
     data_class = TextData
+    latency = PretrainedLatency()
+    table = PretrainedTable(columns=(pretrained_column,))
+    report_sections = (PretrainedVsFinal(), DistillationVerdict(), KerasVsTFLite())
+
+    def __init__(self, sequence_length=None):
+        """``sequence_length``: tokens per text (None: 64 in quick runs, 128 otherwise; 16 for titles)."""
+        self.sequence_length = None if sequence_length is None else int(sequence_length)
 
     def defaults(self, quick):
         if quick:
@@ -138,17 +206,28 @@ class TextTask(Task):
             return None
         how = text_split(getattr(config, "split", None))
         corpus, _ = text_table(data, config)
-        if len(set(np.asarray(corpus.labels).tolist())) < 2:
+        known = np.asarray(corpus.labels)[np.asarray(corpus.labels) >= 0]
+        if len(set(known.tolist())) < 2:
             raise TFCompressError(f"the label of --data {data_name(data)} has one value ({corpus.class_names[0]!r} "
                                   "on every row): give texts of at least two classes or another --label")
-        if len(corpus.labels) < 10:
-            raise TFCompressError(f"--data {data_name(data)} has {len(corpus.labels)} usable texts: too few to "
+        if len(known) < 10:
+            raise TFCompressError(f"--data {data_name(data)} has {len(known)} usable labelled texts: too few to "
                                   "split into train/validation/test (give at least 10)")
         return how
 
     def resolve_data(self, config):
-        """Called by ``RunConfig.validate``: :meth:`check_data` with the config's columns."""
+        """Called by ``RunConfig.validate``: :meth:`check_data` with the config's columns, and the options of
+        a pretrained teacher (:func:`~tfcompress.stages.pretrained_teacher.check_pretrained_options`)."""
         how = self.check_data(config.data, config)
+        rows = None
+        if config.labelled is not None and pretrained_folder(config) is not None:
+            labels = self._texts(config)[1]
+            rows = len(transfer_split(labels, seed=config.seed, random=text_split(config.split) == "random")[0])
+        check_pretrained_options(config, self.name, rows)
+        if pretrained_folder(config) is not None:
+            from ..pretrained.checkpoint import check_folder
+
+            check_folder(pretrained_folder(config))
         return {} if how is None else {"split": how}
 
     def _texts(self, config):
@@ -163,15 +242,16 @@ class TextTask(Task):
         return texts, labels, corpus.class_names, source, titles
 
     def load(self, config):
-        from ..data.text import learn_vocabulary, make_tokenizer, tokenize
+        from ..data.text import tokenize
         from .._keras import tf
 
         texts, labels, class_names, source, titles = self._texts(config)
-        vocab_size = (2000 if titles else (4000 if config.quick else 8000))
-        seq_len = 16 if titles else (64 if config.quick else 128)
+        seq_len = self.sequence_length or (16 if titles else (64 if config.quick else 128))
         random = text_split(config.split) == "random"
-        tr, va, te = stratified_split(np.zeros_like(labels) if random else labels, seed=config.seed)
-        tokenizer = make_tokenizer(learn_vocabulary(list(texts[tr]), vocab_size=vocab_size), sequence_length=seq_len)
+        tr, va, te, transfer = transfer_split(labels, config.labelled, seed=config.seed, random=random)
+        encoder = _encoder(config, seq_len)
+        tokenizer, vocab_words = _student_tokenizer(config, texts[np.concatenate([tr, transfer])], encoder,
+                                                    2000 if titles else (4000 if config.quick else 8000), seq_len)
         ids = tokenize(list(texts), tokenizer)
         vocab = int(tokenizer.vocabulary_size())
         bs = config.batch_size
@@ -183,18 +263,25 @@ class TextTask(Task):
             return d.batch(bs).prefetch(tf.data.AUTOTUNE)
 
         rng = np.random.default_rng(config.seed)
+        pool = np.concatenate([tr, transfer])
+        rows = (f"{len(tr):,} labelled + {len(transfer):,} transfer (labelled by the teacher)"
+                if len(transfer) or config.labelled is not None else f"{len(tr):,}")
         return TextData(
             train_ds=ds(tr, shuffle=True), val_ds=ds(va), test_inputs={"token_ids": ids[te]},
             test_labels=labels[te],
-            calibration_inputs={"token_ids": ids[rng.choice(tr, min(len(tr), config.calibration_samples), replace=False)]},
+            calibration_inputs={"token_ids": ids[rng.choice(pool, min(len(pool), config.calibration_samples),
+                                                            replace=False)]},
             latency_inputs={"token_ids": ids[te[:1]]},
             steps_per_epoch=int(np.ceil(len(tr) / bs)),
-            description=(f"{len(texts):,} texts from {source} ({len(tr):,} train / {len(va):,} validation / "
+            description=(f"{len(texts):,} texts from {source} ({rows} train / {len(va):,} validation / "
                          f"{len(te):,} test, {'random' if random else 'stratified'}), {len(class_names)} classes, "
-                         "WordPiece vocabulary "
-                         f"{vocab:,}, {seq_len} tokens"),
+                         f"{vocab_words} {vocab:,}, {seq_len} tokens"),
             vocab_size=vocab, num_classes=len(class_names), seq_len=seq_len,
-            class_names=list(map(str, class_names)), tokenizer=tokenizer,
+            class_names=list(map(str, class_names)), tokenizer=tokenizer, encoder=encoder,
+            corpus_texts=np.asarray(texts, dtype=object), split_rows={"train": tr, "transfer": transfer, "val": va, "test": te},
+            split_labels={"train": labels[tr], "val": labels[va],
+                          "distill": np.concatenate([labels[tr], np.full(len(transfer), -1, labels.dtype)])},
+            split_ids={"train": ids[pool], "val": ids[va]},
         )
 
     def write_assets(self, data, folder):
@@ -204,3 +291,28 @@ class TextTask(Task):
 
         path = save_vocabulary(data.tokenizer, os.path.join(folder, "text_tokenizer"))
         return {"tokenizer": path}
+
+
+def _encoder(config, seq_len):
+    """The pretrained teacher's encoder (``config.teacher_model`` a checkpoint folder), or None."""
+    folder = pretrained_folder(config)
+    if folder is None:
+        return None
+    from ..pretrained import load_encoder
+
+    return load_encoder(folder, sequence_length=seq_len)
+
+
+def _student_tokenizer(config, texts, encoder, vocab_size, seq_len):
+    """``(tokenizer, words)``: the teacher's WordPiece vocabulary (``student_vocab="teacher"``) or one learned
+    on the training texts (labelled and transfer) with ``vocab_size`` tokens."""
+    from ..data.text import learn_vocabulary, make_tokenizer, vocabulary_tokenizer
+
+    if config.student_vocab == "teacher":
+        if encoder is None:
+            raise TFCompressError("student_vocab='teacher' needs a pretrained teacher (--teacher FOLDER)")
+        options = {k: bool(getattr(encoder.tokenizer, k)) for k in ("lowercase", "strip_accents")
+                   if getattr(encoder.tokenizer, k, None) is not None}
+        return vocabulary_tokenizer(encoder.vocabulary, seq_len, **options), "the teacher's WordPiece vocabulary"
+    return make_tokenizer(learn_vocabulary(list(texts), vocab_size=vocab_size), sequence_length=seq_len), \
+        "WordPiece vocabulary"
