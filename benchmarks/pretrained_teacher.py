@@ -49,8 +49,7 @@ def one_run(frame, teacher, labelled, seed, args, head=None):
                     teacher_model=teacher, teacher_head=head, labelled=labelled, seed=seed, quick=args.quick,
                     stages=STAGES, teacher_cache=args.cache, out=os.path.join(out, "run"), overwrite=True,
                     savedmodels_dir=os.path.join(out, "savedmodels"), tflite_dir=os.path.join(out, "tflite"),
-                    latency_runs=args.runs,
-                    student_epochs=args.epochs)
+                    latency_runs=args.runs, student_epochs=args.epochs, student_vocab=args.student_vocab)
     result = run(cfg)
     with open(os.path.join(result.report_dir, "report.json")) as f:
         report = json.load(f)
@@ -98,6 +97,8 @@ def main(argv=None):
     p.add_argument("--epochs", type=int, default=None, help="student epochs (default: the task's)")
     p.add_argument("--runs", type=int, default=50, help="latency runs per model")
     p.add_argument("--cache", default=None, help="teacher-output cache folder (default: the user's cache)")
+    p.add_argument("--student-vocab", default="own", choices=("own", "teacher"), help="the CNN's vocabulary: own "
+                   "(WordPiece learned on the data) or the teacher's")
     p.add_argument("--out", default=None, help="also write the table to OUT/pretrained_teacher.md")
     args = p.parse_args(argv)
     teacher = args.teacher or os.path.join(shared_data_dir() or "", "minilm-l6")
@@ -116,7 +117,8 @@ def main(argv=None):
         n_seeds = 1 if head == args.finetune and head != args.head else seeds
         runs = [one_run(frame, teacher, labelled, seed, args, None if head == "probe" else head)
                 for seed in range(n_seeds)]
-        lines.append(table_row(label, labelled or "all", head, runs))
+        shown = head if args.student_vocab == "own" else f"{head}, student vocab: teacher's"
+        lines.append(table_row(label, labelled or "all", shown, runs))
         print(f"[{time.perf_counter() - started:7.0f} s] {label}, {labelled or 'all'} labelled, {head}: "
               f"{runs[0][1]}\n{lines[-1]}", file=sys.stderr, flush=True)
     table = "\n".join(lines)
