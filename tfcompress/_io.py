@@ -125,3 +125,19 @@ def _jsonable(obj):
     if isinstance(obj, float) and not math.isfinite(obj):
         return None
     return obj
+
+
+def hash_file(digest, path, block=1 << 20):
+    """Feed the bytes of the file ``path`` into ``digest`` (a :mod:`hashlib` object) in ``block``-byte reads,
+    so a large file is never held in memory; returns ``digest``.
+
+    Example:
+        >>> import hashlib, tempfile
+        >>> path = write_text(os.path.join(tempfile.mkdtemp(), "a.txt"), "abc")
+        >>> hash_file(hashlib.sha256(), path).hexdigest() == hashlib.sha256(b"abc").hexdigest()
+        True
+    """
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(block), b""):
+            digest.update(chunk)
+    return digest

@@ -10,6 +10,7 @@ import hashlib
 import json
 import os
 
+from .._io import hash_file
 from ..errors import TFCompressError
 
 MANIFEST = "run.json"
@@ -61,11 +62,7 @@ def checksum(path):
 
 
 def _file_digest(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    return hash_file(hashlib.sha256(), path).hexdigest()
 
 
 def read_manifest(run_dir):

@@ -25,6 +25,7 @@ import hashlib
 import json
 import os
 
+from .._io import hash_file
 from ..errors import TFCompressError
 
 HF_WEIGHTS = ("model.safetensors", "model.safetensors.index.json")
@@ -206,7 +207,5 @@ def fingerprint(path):
     digest = hashlib.sha256()
     for file in [os.path.join(os.fspath(path), "config.json")] + weight_files(path):
         digest.update(os.path.basename(file).encode() + b"\0")
-        with open(file, "rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                digest.update(block)
+        hash_file(digest, file)
     return digest.hexdigest()
