@@ -34,7 +34,14 @@ SPLIT_FRACTIONS = (0.8, 0.1, 0.1)
 
 def write_shop_shards(events, out, *, seed=0, shard_rows=1_000_000, format="parquet", click_rate=0.05):  # noqa: A002
     """Write the built-in shop of ``events`` impressions (seed ``seed``) into folder ``out`` (new or empty) as
-    ``format`` shards of ``shard_rows`` rows; returns the manifest (a dict, also ``out/manifest.json``)."""
+    ``format`` shards of ``shard_rows`` rows; returns the manifest (a dict, also ``out/manifest.json``).
+
+    Example:
+        >>> import tempfile
+        >>> manifest = write_shop_shards(1000, tempfile.mkdtemp(), shard_rows=400)
+        >>> [s["rows"] for s in manifest["shards"]]
+        [400, 400, 200]
+    """
     if format not in SHARD_FORMATS:
         raise TFCompressError(f"shard format {format!r} is not one of {', '.join(SHARD_FORMATS)}")
     shard_rows = _whole(shard_rows, "shard_rows")

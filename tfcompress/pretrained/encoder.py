@@ -162,6 +162,13 @@ def load_encoder(path, sequence_length=128):
 
     One-line :class:`TFCompressError` for a folder keras-hub cannot load (naming the missing file) or
     an architecture it has no converter for.
+
+    Example:
+        >>> import tempfile
+        >>> load_encoder(tempfile.mkdtemp())  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        tfcompress.errors.TFCompressError: ...
     """
     path = os.path.abspath(os.path.expanduser(os.fspath(path)))
     check(isinstance(sequence_length, int) and sequence_length >= 8,

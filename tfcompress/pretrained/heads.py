@@ -99,7 +99,14 @@ def choose_l2(x, y, num_classes, *, val=None, steps=300, seed=0):
 
 
 def fit_probe(x, y, num_classes, *, l2=DEFAULT_L2, steps=300, learning_rate=0.05):
-    """``(W [hidden, classes], b [classes])`` of a logistic regression on embeddings ``x`` (see the module)."""
+    """``(W [hidden, classes], b [classes])`` of a logistic regression on embeddings ``x`` (see the module).
+
+    Example:
+        >>> x = np.array([[0.0, 1.0], [0.1, 0.9], [1.0, 0.0], [0.9, 0.1]])
+        >>> W, b = fit_probe(x, np.array([0, 0, 1, 1]), 2, steps=50)
+        >>> (x @ W + b).argmax(axis=1).tolist()
+        [0, 0, 1, 1]
+    """
     check(isinstance(steps, int) and steps >= 1, f"probe steps (epochs) = {steps!r} must be >= 1")
     mean, std = x.mean(axis=0), x.std(axis=0) + 1e-6
     xs = ((x - mean) / std).astype(np.float64)

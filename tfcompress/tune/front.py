@@ -23,7 +23,12 @@ OBJECTIVES = {"size": ("size_bytes",), "latency": ("p50_us",), "both": ("size_by
 
 
 def check_objective(objective):
-    """``objective`` if it is one of :data:`OBJECTIVES`, else a one-line error."""
+    """``objective`` if it is one of :data:`OBJECTIVES`, else a one-line error.
+
+    Example:
+        >>> check_objective("size")
+        'size'
+    """
     if objective not in OBJECTIVES:
         raise TFCompressError(f"objective {objective!r} must be one of {list(OBJECTIVES)}")
     return objective
@@ -45,7 +50,14 @@ def dominates(a, b):
 
 
 def non_dominated(rows, objective, *, higher_is_better=True):
-    """The rows no other row dominates on (validation metric, the objective's figures), in input order."""
+    """The rows no other row dominates on (validation metric, the objective's figures), in input order.
+
+    Example:
+        >>> rows = [dict(val_metric=0.80, size_bytes=100), dict(val_metric=0.79, size_bytes=50),
+        ...         dict(val_metric=0.78, size_bytes=60)]
+        >>> [r["size_bytes"] for r in non_dominated(rows, "size")]
+        [100, 50]
+    """
     check_objective(objective)
     costs = [_costs(r, objective, higher_is_better) for r in rows]
     return [r for r, c in zip(rows, costs) if not any(dominates(o, c) for o in costs)]
@@ -64,7 +76,15 @@ def objective_value(row, objective):
 def choose(rows, *, reference, tolerance, objective, higher_is_better=True):
     """The row with the smallest :func:`objective_value` among those whose ``val_metric`` is within
     ``tolerance`` of ``reference`` (the teacher's validation metric); ties go to the better metric, then the
-    earlier trial. None when no row is within."""
+    earlier trial. None when no row is within.
+
+    Example:
+        >>> rows = [dict(number=0, val_metric=0.80, size_bytes=100), dict(number=1, val_metric=0.79, size_bytes=50)]
+        >>> choose(rows, reference=0.80, tolerance="2%", objective="size")["number"]
+        1
+        >>> choose(rows, reference=0.90, tolerance="1%", objective="size") is None
+        True
+    """
     tol = Tolerance.parse(tolerance)
     ok = [r for r in rows if tol.within(r["val_metric"], reference, higher_is_better=higher_is_better)]
     if not ok:

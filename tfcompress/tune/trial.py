@@ -49,10 +49,12 @@ def validation_metric(task, data, predict):
 
 
 def keras_predict(model):
+    """A function ``inputs -> outputs`` of the Keras ``model`` (batches of 4,096, silent)."""
     return lambda x: model.predict(x, batch_size=4096, verbose=0)
 
 
 def tflite_predict(path):
+    """A function ``inputs -> outputs`` of the ``.tflite`` file ``path`` in the LiteRT interpreter."""
     from ..export import TFLiteModel
 
     return lambda x: TFLiteModel(path).predict(x, batch_size=4096)
