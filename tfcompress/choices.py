@@ -14,3 +14,6 @@ EXPORT_MODES = ("int8", "int8-fallback", "int16x8", "dynamic", "float16", "int4-
 RECOVERY_OPTIONS = ("bias-correction", "percentile", "mse", "mixed")
 #: what a pretrained teacher's head may be
 TEACHER_HEADS = "probe, top:N (fine-tune the top N layers) or full"
+#: how a run spreads its training over devices: every local GPU (or CPU replicas), or the workers of
+#: ``TF_CONFIG`` (tf.distribute.MultiWorkerMirroredStrategy)
+DISTRIBUTE_MODES = ("mirrored", "multi-worker")

@@ -9,7 +9,7 @@ Example:
     ('a', 'b')
 """
 from .bench_command import whole_number
-from .choices import EXPORT_MODES, RECOVERY_OPTIONS
+from .choices import DISTRIBUTE_MODES, EXPORT_MODES, RECOVERY_OPTIONS
 
 __all__ = ["add_own_data_arguments", "add_recipe_arguments", "config_from_args", "RUN_FIELDS"]
 
@@ -25,6 +25,10 @@ def add_recipe_arguments(r):
                    "keeping this share of spectral energy (0 < F < 1)")
     c.add_argument("--export-mode", choices=EXPORT_MODES, help="the student's file (default int8)")
     c.add_argument("--per-tensor", action="store_true", help="per-tensor int8 weights (some NPUs need them)")
+    c.add_argument("--distribute", choices=DISTRIBUTE_MODES, help="train on every local GPU (or CPU replicas): "
+                   "mirrored; on the workers of TF_CONFIG: multi-worker (the chief writes the files)")
+    c.add_argument("--jit-compile", choices=("auto", "on", "off"), help="XLA-compile the train steps (default "
+                   "auto: where it was measured faster)")
     c.add_argument("--recovery", metavar="A,B", help="int8 accuracy recovery at export: any of "
                    + ", ".join(RECOVERY_OPTIONS))
 
@@ -71,7 +75,7 @@ RUN_FIELDS = {"task": "task", "data": "data", "events": "events", "seed": "seed"
                "structured_share": "structured_share", "lowrank_energy": "lowrank_energy",
                "export_mode": "export_mode", "teacher_head": "teacher_head", "labelled": "labelled",
                "student_vocab": "student_vocab", "student_embeddings": "student_embeddings",
-               "teacher_cache": "teacher_cache"}
+               "teacher_cache": "teacher_cache", "distribute": "distribute"}
 LIST_FIELDS = {"stages": "stages", "features": "features", "drop": "drop", "recovery": "recovery"}
 SWITCHES = {"quick": ("quick", True), "verbose": ("verbose", True), "no_header": ("header", False),
              "resume": ("resume", True), "overwrite": ("overwrite", True), "per_tensor": ("per_channel", False)}
@@ -93,6 +97,8 @@ def config_from_args(args):
     overrides.update({field: tuple(s.strip() for s in given(flag).split(",") if s.strip())
                       for flag, field in LIST_FIELDS.items() if given(flag) is not None})
     overrides.update({field: value for flag, (field, value) in SWITCHES.items() if given(flag)})
+    if given("jit_compile") is not None:
+        overrides["jit_compile"] = {"auto": None, "on": True, "off": False}[args.jit_compile]
     if overrides.get("sep") == "\\t":
         overrides["sep"] = "\t"
     base = RunConfig.quick_defaults() if given("quick") else RunConfig()

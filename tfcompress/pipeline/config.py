@@ -13,7 +13,7 @@ import dataclasses
 import os
 from dataclasses import dataclass, field
 
-from ..choices import EXPORT_MODES, RECOVERY_OPTIONS, TEACHER_HEADS
+from ..choices import DISTRIBUTE_MODES, EXPORT_MODES, RECOVERY_OPTIONS, TEACHER_HEADS
 from ..errors import TFCompressError, check, check_fraction, check_seed
 from ..tolerance import DEFAULT as DEFAULT_TOLERANCE
 from ..tolerance import Tolerance
@@ -96,6 +96,9 @@ class RunConfig:
     student_vocab: str = None       # own (default: WordPiece learned on the data) or teacher
     student_embeddings: str = None  # None, or "teacher": token embeddings from the teacher's, projected down
     teacher_cache: str = None       # folder for cached teacher outputs (default: ~/.cache/tfcompress)
+    # where training runs
+    distribute: str = None          # None (one device), "mirrored" or "multi-worker" (DISTRIBUTE_MODES)
+    jit_compile: bool = None        # XLA-compile the train steps: None (auto: where measured faster), True, False
 
     @classmethod
     def quick_defaults(cls, **overrides):
@@ -352,6 +355,10 @@ def _check_recipe_fields(cfg):
           "or left out")
     check(cfg.teacher_cache is None or isinstance(cfg.teacher_cache, (str, os.PathLike)),
           f"teacher_cache = {cfg.teacher_cache!r} must be a folder path")
+    check(cfg.distribute is None or cfg.distribute in DISTRIBUTE_MODES,
+          f"distribute = {cfg.distribute!r} must be one of {list(DISTRIBUTE_MODES)} or left out (one device)")
+    check(cfg.jit_compile is None or isinstance(cfg.jit_compile, bool),
+          f"jit_compile = {cfg.jit_compile!r} must be true, false or left out (auto)")
 
 
 def _check_teacher_head(value):

@@ -92,7 +92,7 @@ def search(config=None, *, tolerance="0.5%", objective="size", trials=None, time
 
     started = time.perf_counter()  # the budget counts the teacher too
     tol, seconds, cfg = _arguments(config, tolerance, objective, trials, time_budget, overrides)
-    space = dict(space) if space is not None else space_for(cfg.task.name, given_teacher=cfg.teacher_model is not None)
+    space = dict(space) if space is not None else space_for(cfg.task.name, prunable_teacher=_prunable_teacher(cfg))
     space, own = with_config_recipe(space, cfg, cfg.task)
     opt_study = _study(study or os.path.join(cfg.out, "study.log"), cfg, objective, str(tol))
     if not opt_study.trials:
@@ -110,6 +110,13 @@ def search(config=None, *, tolerance="0.5%", objective="size", trials=None, time
                         front=non_dominated(finished, objective, higher_is_better=higher), chosen=chosen,
                         note=_note(chosen, finished, runner.teacher_val, tol, cfg.task.metric), out=cfg.out)
     return write_outputs(result, cfg)
+
+
+def _prunable_teacher(cfg):
+    """Whether ``--student from-teacher:SHARE`` can prune the run's teacher (not a pretrained Keras 3 one)."""
+    from ..stages.pretrained_teacher import pretrained_folder
+
+    return pretrained_folder(cfg) is None
 
 
 def _arguments(config, tolerance, objective, trials, time_budget, overrides):

@@ -3,7 +3,9 @@ its value the choices, and the two functions that turn a table into a recipe (:f
 Optuna trial) and a recipe into a run config (:func:`recipe_config`).
 
 Keys: ``student.NAME`` (a keyword of the task's student builder: width, depth, embedding width),
-``student_init`` (``from-teacher:SHARE`` choices, used only when the user gives a teacher), and the
+``student_init`` (``from-teacher:SHARE``: the student is the run's tf_keras teacher, trained here or given,
+width-pruned to that share; dropped for a teacher that cannot be pruned, such as a pretrained Keras 3
+checkpoint), and the
 :class:`~tfcompress.pipeline.RunConfig` recipe fields ``target_sparsity``, ``structured_share``,
 ``lowrank_energy``, ``export_mode``, ``per_channel``, plus ``qat`` (the QAT stage in or out).
 
@@ -49,19 +51,20 @@ SPACES = {
 }
 
 
-def space_for(task_name, *, given_teacher=False):
-    """The search space of task ``task_name`` (a copy); ``student_init`` choices only with
-    ``given_teacher`` (else that key is dropped). An unknown task is a one-line error naming the known ones.
+def space_for(task_name, *, prunable_teacher=True):
+    """The search space of task ``task_name`` (a copy); its ``student_init`` choices (None, the task's own
+    student, among them) only with a ``prunable_teacher`` (a tf_keras teacher; else that key is dropped).
+    An unknown task is a one-line error naming the known ones.
 
     Example:
-        >>> "student_init" in space_for("ctr"), "student_init" in space_for("ctr", given_teacher=True)
-        (False, True)
+        >>> space_for("ctr")["student_init"], "student_init" in space_for("ctr", prunable_teacher=False)
+        ((None, 'from-teacher:0.1', 'from-teacher:0.25'), False)
     """
     if task_name not in SPACES:
         raise TFCompressError(f"tfcompress tune has no search space for task {task_name!r}; it tunes "
                               f"{sorted(SPACES)} (the retrieval task chooses its export in `tfcompress run`)")
     space = dict(SPACES[task_name])
-    if given_teacher:
+    if prunable_teacher:
         space["student_init"] = (None,) + tuple(space.get("student_init", ()))
     else:
         space.pop("student_init", None)
