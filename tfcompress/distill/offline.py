@@ -2,15 +2,21 @@
 
 :func:`cache_teacher_outputs` writes a folder of NPZ chunks (``chunk-00000.npz`` …, each holding the
 features ``x/<name>``, the labels ``y`` if any and the teacher's outputs ``teacher``) and a
-``manifest.json`` (chunk files and sizes, feature dtypes/shapes, output shape, teacher description). The
-folder is written under a temporary name and renamed, so a cache is complete or absent. The teacher can be
-a tf_keras model, a Keras 3 model (anything with ``predict``), a SavedModel folder, a ``.tflite`` file (run
-with ``ai_edge_litert``) or any callable ``batch -> outputs``.
+``manifest.json`` (chunk files and sizes, feature dtypes/shapes, output shape, teacher description, teacher
+and data fingerprints). The folder is written under a temporary name and renamed, so a cache is complete or
+absent. The teacher can be a tf_keras model, a Keras 3 model (anything with ``predict``), a SavedModel
+folder, a ``.tflite`` file (run with ``ai_edge_litert``) or any callable ``batch -> outputs``.
 
-:func:`cached_dataset` reads the cache back as ``((features, teacher_outputs), labels)`` batches, one
-chunk in memory at a time, and :class:`OfflineDistiller` trains a student from them (same losses and logs
-as :class:`~tfcompress.distill.Distiller`: its default soft-target loss reads the cached outputs). A label
-of -1 marks a transfer row (no label: the teacher's outputs alone teach it, :func:`known_labels`).
+Given a list of datasets, or of input shard files with ``make_dataset=``, it writes one part per shard
+(``part-00000/…``), ``workers`` parts at a time in threads, or only this worker's parts with ``shard=(index,
+count)`` (:func:`worker_shard` reads ``TF_CONFIG``); the last writer (or :func:`finish_cache`) writes the
+manifest (:mod:`tfcompress.distill.cache_shards`).
+
+:func:`cached_dataset` streams the cache back as ``((features, teacher_outputs), labels)`` batches (chunk
+files interleaved, a few in memory at a time), refusing it when ``teacher=`` or ``data=`` is not what it was
+made from (:func:`check_cache`), and :class:`OfflineDistiller` trains a student from them (same losses and
+logs as :class:`~tfcompress.distill.Distiller`: its default soft-target loss reads the cached outputs). A
+label of -1 marks a transfer row (no label: the teacher's outputs alone teach it, :func:`known_labels`).
 
 Example:
     >>> import tempfile, os
@@ -25,18 +31,21 @@ Example:
     >>> sorted(d.fit(cached_dataset(path, batch_size=4), verbose=0).history)
     ['distillation_loss', 'loss', 'student_loss']
 """
-import json
 import os
+import threading
 
 import numpy as np
 
 from .._io import atomic_path, write_json
 from .._keras import keras, tf
-from ..errors import TFCompressError
+from ..errors import TFCompressError, check
+from .cache_fingerprint import check_fingerprints, teacher_fingerprint
+from .cache_shards import (FORMAT, MANIFEST, SHUFFLE_ROWS, ChunkWriter, finish_cache, read_manifest,
+                           stream_cache, worker_shard, write_shards)
 from .distiller import Distiller
 
-MANIFEST = "manifest.json"
-FORMAT = "tfcompress-teacher-cache/1"
+__all__ = ["teacher_function", "cache_teacher_outputs", "check_cache", "cached_dataset", "read_manifest",
+           "finish_cache", "worker_shard", "OfflineDistiller", "known_labels", "FORMAT", "MANIFEST"]
 
 
 def teacher_function(teacher):
@@ -114,133 +123,101 @@ def _tflite_function(path):
     return run
 
 
-def _to_numpy(x):
-    return tf.nest.map_structure(lambda v: np.asarray(v), x)
+def cache_teacher_outputs(teacher, source, path, *, chunk_size=4096, overwrite=False, make_dataset=None,
+                          workers=1, shard=None):
+    """Run ``teacher`` once over ``source`` and store inputs, labels and the teacher's outputs in chunked NPZ
+    files plus ``manifest.json`` under folder ``path``; returns ``path``.
 
-
-def cache_teacher_outputs(teacher, dataset, path, *, chunk_size=4096, overwrite=False):
-    """Run ``teacher`` over ``dataset`` (batches of ``x`` or ``(x, y)``) once and store inputs, labels and
-    the teacher's outputs in chunked NPZ files plus ``manifest.json`` under folder ``path``; returns ``path``.
+    ``source``: a dataset (or iterable) of batches ``x`` or ``(x, y)`` (one folder of chunks), or a list of
+    such datasets, or a list of input shard files with ``make_dataset(file) -> dataset``: one part per shard,
+    ``workers`` parts written at once by threads (a callable teacher must then be safe to call from several
+    threads), only parts ``index, index + count, …`` with ``shard=(index, count)`` (several machines writing
+    one shared folder, e.g. ``shard=worker_shard()``; the last one to finish completes the cache).
 
     Example: see the module docstring.
     """
     path = os.fspath(path)
+    check(int(chunk_size) >= 1, f"chunk_size must be >= 1, got {chunk_size}")
+    fn, kind = teacher_function(teacher)
+    fingerprint = teacher_fingerprint(teacher)
+    if _sharded(source, make_dataset):
+        return write_shards(_thread_safe(teacher, fn, kind), source, path, make_dataset=make_dataset,
+                            chunk_size=int(chunk_size), workers=workers, shard=shard, overwrite=overwrite,
+                            teacher=fingerprint, kind=kind)
+    check(workers == 1 and shard is None and make_dataset is None, "workers=, shard= and make_dataset= need "
+          "a sharded source: give a list of datasets or of input shard files")
     if os.path.exists(path) and not overwrite:
         raise TFCompressError(f"teacher cache {path!r} already exists: pass overwrite=True or another path")
-    if int(chunk_size) < 1:
-        raise TFCompressError(f"chunk_size must be >= 1, got {chunk_size}")
-    fn, kind = teacher_function(teacher)
     with atomic_path(path, is_dir=True) as tmp:
-        writer = _ChunkWriter(tmp, int(chunk_size))
-        for batch in dataset:
-            writer.add(batch, fn)
-        writer.finish(kind)
+        meta = ChunkWriter(tmp, int(chunk_size)).run(source, fn)
+        if not meta["examples"]:
+            raise TFCompressError("the dataset is empty: nothing to cache")
+        data = meta.pop("data")
+        write_json(os.path.join(tmp, MANIFEST), dict(
+            {"format": FORMAT, "teacher": kind, "fingerprints": {"teacher": fingerprint, "data": data}}, **meta))
     return path
 
 
-class _ChunkWriter:
-    """Buffers ``{x/<name>, y, teacher}`` records and writes them as NPZ chunks of ``chunk_size`` rows."""
-
-    def __init__(self, folder, chunk_size):
-        self.folder, self.chunk_size = folder, chunk_size
-        self.chunks, self.buffer, self.total = [], [], 0
-        self.has_labels = self.dict_inputs = None
-
-    def add(self, batch, fn):
-        """Run the teacher function on one batch and buffer the record (flushing full chunks)."""
-        if isinstance(batch, tuple) and len(batch) >= 2:
-            x, y = batch[0], batch[1]
-        else:
-            x, y = (batch[0] if isinstance(batch, tuple) else batch), None
-        x, y = _to_numpy(x), (None if y is None else np.asarray(y))
-        if self.has_labels is None:
-            self.has_labels, self.dict_inputs = y is not None, isinstance(x, dict)
-        out = np.asarray(fn(x), dtype="float32")
-        xs = x if self.dict_inputs else {"input": x}
-        n = len(next(iter(xs.values())))
-        if out.shape[0] != n:
-            raise TFCompressError(f"the teacher returned {out.shape[0]} rows for a batch of {n}")
-        rec = {f"x/{k}": v for k, v in xs.items()}
-        rec["teacher"] = out
-        if self.has_labels:
-            rec["y"] = y
-        self.buffer.append(rec)
-        self.total += n
-        if sum(len(b["teacher"]) for b in self.buffer) >= self.chunk_size:
-            self.flush(final=False)
-
-    def flush(self, final):
-        """Write every full chunk of the buffer (and, if ``final``, the rest)."""
-        if not self.buffer:
-            return
-        arrays = {k: np.concatenate([b[k] for b in self.buffer], 0) for k in self.buffer[0]}
-        while len(arrays["teacher"]) >= self.chunk_size or (final and len(arrays["teacher"])):
-            n = min(self.chunk_size, len(arrays["teacher"]))
-            name = f"chunk-{len(self.chunks):05d}.npz"
-            np.savez(os.path.join(self.folder, name), **{k: v[:n] for k, v in arrays.items()})
-            self.chunks.append({"file": name, "examples": int(n)})
-            arrays = {k: v[n:] for k, v in arrays.items()}
-        self.buffer = [arrays] if len(arrays["teacher"]) else []
-
-    def finish(self, kind):
-        """Write the last chunk and the manifest (an empty dataset is an error)."""
-        if not self.total:
-            raise TFCompressError("the dataset is empty: nothing to cache")
-        self.flush(final=True)
-        first = np.load(os.path.join(self.folder, self.chunks[0]["file"]))
-        meta = {k: {"dtype": str(first[k].dtype), "shape": list(first[k].shape[1:])} for k in first.files}
-        write_json(os.path.join(self.folder, MANIFEST), {
-            "format": FORMAT, "teacher": kind, "examples": self.total, "chunk_size": self.chunk_size,
-            "has_labels": bool(self.has_labels), "dict_inputs": bool(self.dict_inputs), "arrays": meta,
-            "chunks": self.chunks})
+def _sharded(source, make_dataset):
+    """Whether ``source`` is a list of shards (datasets, files, or anything ``make_dataset`` takes) rather than
+    a list of batches."""
+    return isinstance(source, (list, tuple)) and (make_dataset is not None or bool(source) and all(
+        isinstance(s, (tf.data.Dataset, str, os.PathLike)) for s in source))
 
 
-def read_manifest(path):
-    """The manifest of a teacher cache folder, with a clear error if it is not one."""
-    file = os.path.join(os.fspath(path), MANIFEST)
-    if not os.path.isfile(file):
-        raise TFCompressError(f"{os.fspath(path)!r} is not a teacher cache (no {MANIFEST}): "
-                              "make one with cache_teacher_outputs")
-    with open(file) as f:
-        manifest = json.load(f)
-    if manifest.get("format") != FORMAT:
-        raise TFCompressError(f"{file!r} has format {manifest.get('format')!r}, expected {FORMAT!r}")
+def _thread_safe(teacher, fn, kind):
+    """``fn`` callable from several threads: one TFLite interpreter per thread, Keras 3 ``predict`` locked."""
+    if kind.startswith("tflite:"):
+        local = threading.local()
+
+        def per_thread(x):
+            if not hasattr(local, "fn"):
+                local.fn = teacher_function(teacher)[0]
+            return local.fn(x)
+
+        return per_thread
+    if kind.startswith("predict:"):
+        lock = threading.Lock()
+
+        def locked(x):
+            with lock:
+                return fn(x)
+
+        return locked
+    return fn
+
+
+def check_cache(path, teacher=None, data=None):
+    """The manifest of the cache at ``path``, after checking it was made by ``teacher`` and from ``data`` (each
+    checked only when given; ``data`` as given to :func:`cache_teacher_outputs`: a dataset, a list of
+    datasets, or the list of input shard files). A mismatch is one line naming the fingerprint that differs.
+
+    Example:
+        >>> import tempfile
+        >>> ds = tf.data.Dataset.from_tensor_slices(np.ones((4, 2), "float32")).batch(2)
+        >>> p = cache_teacher_outputs(lambda x: x[:, :1], ds, os.path.join(tempfile.mkdtemp(), "c"))
+        >>> check_cache(p, data=ds.map(lambda x: x * 2))  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        tfcompress.errors.TFCompressError: teacher cache '...' was made from other data (cached sha256:..., yours sha256:...): delete the folder or pass overwrite=True to cache_teacher_outputs
+    """
+    manifest = read_manifest(path)
+    if teacher is not None or data is not None:
+        check_fingerprints(os.fspath(path), manifest, teacher, data)
     return manifest
 
 
-def cached_dataset(path, *, batch_size=256, shuffle=False, seed=0, labels=True):
+def cached_dataset(path, *, batch_size=256, shuffle=False, seed=0, labels=True, teacher=None, data=None,
+                   buffer=SHUFFLE_ROWS):
     """Batches ``((features, teacher_outputs), labels)`` (or ``((features, teacher_outputs),)`` without
-    labels) from a teacher cache, reading one chunk at a time.
+    labels) streamed from a teacher cache, one part or many (:func:`~tfcompress.distill.cache_shards.stream_cache`:
+    chunk files interleaved, with ``shuffle`` a shuffle buffer of ``buffer`` rows); ``teacher=`` / ``data=``
+    refuse a stale cache (:func:`check_cache`).
 
     Example: see the module docstring.
     """
-    m = read_manifest(path)
-    path = os.fspath(path)
-    labels = labels and m["has_labels"]
-    arrays = m["arrays"]
-    keys = [k for k in arrays if k.startswith("x/")]
-
-    def spec(k):
-        return tf.TensorSpec([None] + arrays[k]["shape"], tf.as_dtype(arrays[k]["dtype"]))
-
-    def gen():
-        order = list(range(len(m["chunks"])))
-        if shuffle:
-            np.random.default_rng(seed).shuffle(order)
-        for i in order:
-            with np.load(os.path.join(path, m["chunks"][i]["file"])) as z:
-                yield {k: z[k] for k in keys + ["teacher"] + (["y"] if labels else [])}
-
-    sig = {k: spec(k) for k in keys + ["teacher"] + (["y"] if labels else [])}
-    ds = tf.data.Dataset.from_generator(gen, output_signature=sig).unbatch()
-    if shuffle:
-        ds = ds.shuffle(min(m["examples"], 100_000), seed=seed)
-
-    def to_pair(r):
-        x = {k[2:]: r[k] for k in keys} if m["dict_inputs"] else r["x/input"]
-        return ((x, r["teacher"]), r["y"]) if labels else ((x, r["teacher"]),)
-
-    return ds.map(to_pair).batch(int(batch_size)).prefetch(tf.data.AUTOTUNE)
+    m = check_cache(path, teacher, data)
+    return stream_cache(path, m, batch_size=batch_size, shuffle=shuffle, seed=seed, labels=labels, buffer=buffer)
 
 
 class OfflineDistiller(Distiller):
