@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from ..errors import TFCompressError, check
 from ..tolerance import Tolerance
 from .front import OBJECTIVES, check_objective, choose, non_dominated
-from .space import space_for, suggest, with_config_recipe
+from .space import reachable_student_inits, space_for, suggest, with_config_recipe
 
 #: the study's name inside its journal file
 STUDY_NAME = "tfcompress-tune"
@@ -92,13 +92,13 @@ def search(config=None, *, tolerance="0.5%", objective="size", trials=None, time
 
     started = time.perf_counter()  # the budget counts the teacher too
     tol, seconds, cfg = _arguments(config, tolerance, objective, trials, time_budget, overrides)
-    space = dict(space) if space is not None else space_for(cfg.task.name, prunable_teacher=_prunable_teacher(cfg))
-    space, own = with_config_recipe(space, cfg, cfg.task)
     opt_study = _study(study or os.path.join(cfg.out, "study.log"), cfg, objective, str(tol))
-    if not opt_study.trials:
-        opt_study.enqueue_trial(own)  # trial 0: the config's own recipe (the default run's, unless changed)
     runner = Trials(cfg, tolerance=tol, verbose=cfg.verbose)
     _check_teacher(opt_study, runner.teacher_val)
+    space = _space(space, cfg, runner, progress)
+    space, own = with_config_recipe(space, cfg, cfg.task)
+    if not opt_study.trials:
+        opt_study.enqueue_trial(own)  # trial 0: the config's own recipe (the default run's, unless changed)
     target = trials if trials is not None else (None if seconds is not None else DEFAULT_TRIALS)
     _optimize(opt_study, runner, space, objective, (target, seconds, started), progress, tol)
     rows = trial_rows(opt_study)
@@ -107,9 +107,21 @@ def search(config=None, *, tolerance="0.5%", objective="size", trials=None, time
     chosen = choose(finished, reference=runner.teacher_val, tolerance=tol, objective=objective, higher_is_better=higher)
     result = TuneResult(task=cfg.task.name, metric=cfg.task.metric, objective=objective, tolerance=str(tol),
                         teacher_val=runner.teacher_val, trials=rows,
-                        front=non_dominated(finished, objective, higher_is_better=higher), chosen=chosen,
+                        front=non_dominated([r for r in finished if r["same_as"] is None], objective,
+                                            higher_is_better=higher), chosen=chosen,
                         note=_note(chosen, finished, runner.teacher_val, tol, cfg.task.metric), out=cfg.out)
     return write_outputs(result, cfg)
+
+
+def _space(space, cfg, runner, progress):
+    """The search table: ``space`` as given, else the task's, without student shares the teacher cannot reach."""
+    if space is not None:
+        return dict(space)
+    space = space_for(cfg.task.name, prunable_teacher=_prunable_teacher(cfg))
+    space, note = reachable_student_inits(space, runner.teacher.model if runner.teacher.format == "keras" else None)
+    if note and progress:
+        print(note)
+    return space
 
 
 def _prunable_teacher(cfg):
@@ -201,7 +213,10 @@ def _one_trial(study, runner, space, objective):
     recipe = suggest(trial, space)
     trial.set_user_attr("recipe", _jsonable(recipe))
     try:
-        figures = _done_before(study, recipe) or runner.run(recipe, trial.number)
+        before = _done_before(study, recipe)
+        if before is not None:
+            trial.set_user_attr("same_as", before.number)  # its figures again: one row on the front
+        figures = dict(before.user_attrs["figures"]) if before is not None else runner.run(recipe, trial.number)
     except Hopeless as e:
         trial.set_user_attr("pruned", str(e))
         trial.set_user_attr("figures", {"keras_val_metric": e.val_metric})
@@ -221,11 +236,11 @@ def _jsonable(value):
 
 
 def _done_before(study, recipe):
-    """The figures of a finished trial of the same recipe, or None."""
+    """The first finished trial of the same recipe, or None."""
     wanted = _jsonable(recipe)
     for t in study.trials:
-        if t.state.name == "COMPLETE" and t.user_attrs.get("recipe") == wanted:
-            return dict(t.user_attrs["figures"])
+        if t.state.name == "COMPLETE" and t.user_attrs.get("recipe") == wanted and "same_as" not in t.user_attrs:
+            return t
     return None
 
 
@@ -237,7 +252,10 @@ def trial_rows(study):
             continue
         row = {"number": t.number, "state": t.state.name, "recipe": t.user_attrs.get("recipe", {})}
         row.update(t.user_attrs.get("figures", {}))
-        row["why"] = t.user_attrs.get("pruned") or t.user_attrs.get("error")
+        same = t.user_attrs.get("same_as")
+        row["why"] = t.user_attrs.get("pruned") or t.user_attrs.get("error") or (
+            None if same is None else f"same recipe as #{same}")
+        row["same_as"] = same
         rows.append(row)
     return rows
 

@@ -71,6 +71,43 @@ def space_for(task_name, *, prunable_teacher=True):
     return space
 
 
+def reachable_student_inits(space, teacher):
+    """``(space, note)``: ``space`` without the ``from-teacher:SHARE`` choices that width pruning cannot reach
+    for ``teacher`` (a tf_keras model; None or another kind: every such choice goes), so no trial is spent
+    on a student that cannot be built; ``note`` says what was dropped (None when nothing was).
+
+    Example:
+        >>> from tfcompress import keras
+        >>> m = keras.Sequential([keras.Input((8,)), keras.layers.Dense(64), keras.layers.Dense(1)])
+        >>> reachable_student_inits({"student_init": (None, "from-teacher:0.25")}, m)
+        ({'student_init': (None, 'from-teacher:0.25')}, None)
+    """
+    from .._keras import keras
+
+    choices = space.get("student_init", ())
+    wanted = [c for c in choices if c is not None]
+    if not wanted:
+        return space, None
+    floor = None
+    if isinstance(teacher, keras.Model):
+        from ..prune import prune_units
+
+        try:
+            floor = prune_units(teacher, 0.999)[0].count_params() / teacher.count_params()
+        except Exception:  # noqa: BLE001  (a teacher width pruning cannot walk: no from-teacher students)
+            floor = None
+    keep = [c for c in wanted if floor is not None and float(c.split(":")[1]) >= floor]
+    space = {**space, "student_init": (None,) + tuple(keep)}
+    if not keep:
+        space.pop("student_init")
+    dropped = [c for c in wanted if c not in keep]
+    if not dropped:
+        return space, None
+    why = ("width pruning keeps at least {:.0%} of its parameters".format(floor) if floor is not None
+           else "it is not a tf_keras model width pruning can shrink")
+    return space, f"search space: {', '.join(dropped)} left out (the teacher: {why})"
+
+
 def with_config_recipe(space, config, task):
     """``(space, params)``: ``space`` with the recipe of ``config`` (a resolved config: its student, sparsity,
     shrinking, QAT stage and export mode) among the choices, and that recipe as Optuna parameters (what
