@@ -6,8 +6,8 @@ without Keras metadata), a Keras 3 model or ``.keras`` file, or a ``.tflite`` fi
 :class:`OwnTeacher`: its inputs (checked against the data's by :meth:`OwnTeacher.check_inputs`), whether it
 outputs logits or probabilities (detected, or given), and its logits. A tf_keras model runs in the
 distiller's graph; anything else (Keras 3, a SavedModel without Keras metadata, TFLite) is distilled
-offline from its cached outputs (:func:`tfcompress.distill.cache_teacher_outputs`). Keras 3 is never mixed
-with tf_keras in one graph: it is exported to a SavedModel first.
+offline from its cached outputs (:func:`~tfcompress.stages.teacher_cache.teacher_cache`). Keras 3 is never
+mixed with tf_keras in one graph: it is exported to a SavedModel first.
 
 Example:
     >>> import numpy as np
@@ -33,6 +33,7 @@ import numpy as np
 
 from .._keras import keras, tf
 from ..errors import TFCompressError, check
+from .teacher_cache import teacher_cache  # noqa: F401  (re-exported: the cache of an offline teacher's outputs)
 
 #: probabilities are clipped to [EPS, 1 - EPS] before they become logits
 EPS = 1e-7
@@ -318,23 +319,6 @@ def detect_output(teacher, sample):
         teacher.output = "probabilities" if in_range and (not sums or np.allclose(out.sum(-1), 1, atol=1e-3)) \
             else "logits"
     return teacher.output
-
-
-def teacher_cache(teacher, data, batch_size):
-    """The teacher's logits cached once over the training and validation splits (offline distillation):
-    ``{"train": folder, "val": folder}`` under a temporary folder removed when Python exits."""
-    if teacher.cache is None:
-        import atexit
-        import shutil
-
-        from ..distill import cache_teacher_outputs
-
-        root = tempfile.mkdtemp(prefix="tfcompress_teacher_cache_")
-        atexit.register(shutil.rmtree, root, ignore_errors=True)
-        fn = teacher.logit_function()
-        teacher.cache = {split: cache_teacher_outputs(fn, ds, os.path.join(root, split), chunk_size=8192)
-                         for split, ds in (("train", data.train_ds), ("val", data.val_ds))}
-    return teacher.cache
 
 
 def student_share(student_init):

@@ -293,12 +293,13 @@ def check_two_labels(events, spec, data):
 
 @dataclass
 class CTRData(TaskData):
-    """The ctr task's data: the splits, plus the feature spec (``spec``; ``feature_spec`` as a dict for the
-    sidecar) and, on the built-in data, the synthetic shop (``shop``)."""
+    """The ctr task's data: the splits, the feature spec (``spec``; ``feature_spec`` as a dict for the sidecar),
+    the built-in data's ``shop``; streamed, ``shards = (ShardLog, --teacher-cache folder or None)`` (teacher_cache)."""
 
     spec: object = None
     feature_spec: dict = None
     shop: object = None
+    shards: tuple = None
 
 
 class CTRTask(Task):
@@ -385,11 +386,10 @@ class CTRTask(Task):
 
 
 def streamed_data(log, config):
-    """The :class:`CTRData` of a :class:`~tfcompress.data.ShardLog` (see :meth:`~tfcompress.data.ShardLog.task_fields`),
-    with a note on the student's id tables."""
+    """The :class:`CTRData` of a :class:`~tfcompress.data.ShardLog`, with a note on the student's id tables."""
     fields = log.task_fields(batch_size=config.batch_size, calibration=config.calibration_samples, seed=config.seed)
     fields["description"] += student_note(log.spec, config)
-    return CTRData(**fields, spec=log.spec, feature_spec=log.spec.to_dict(), shop=None)
+    return CTRData(**fields, spec=log.spec, feature_spec=log.spec.to_dict(), shards=(log, config.teacher_cache))
 
 
 def student_note(spec, config):
