@@ -93,8 +93,13 @@ def _add_report_parser(sub):
 
 def _run(args):
     from .pipeline import run
+    from .pipeline.distribute import make_distribution
 
-    result = run(config_from_args(args).validate())
+    config = config_from_args(args)
+    make_distribution(config.distribute)  # before any TensorFlow op (multi-worker needs it first)
+    result = run(config.validate())
+    if result.report_dir is None:  # a multi-worker run's other worker: the chief wrote the report
+        return 0
     print(f"report: {os.path.join(result.report_dir, 'report.md')}")
     if result.headline:
         print(result.headline)

@@ -21,6 +21,7 @@ from ..errors import WriteError
 from .._keras import keras
 from ..stages import SUMMARY, PARITY, Progress, RunContext
 from .config import ResolvedConfig, RunConfig
+from .distribute import make_distribution
 
 
 @dataclass
@@ -58,10 +59,14 @@ class Pipeline:
         >>> # pipe = Pipeline(cfg); pipe.baseline(); pipe.measure_latency(); pipe.rows()
     """
 
-    def __init__(self, config, progress=None, run_id=None):
+    def __init__(self, config, progress=None, run_id=None, distribution=None):
+        started = time.perf_counter()
+        self.distribution = distribution or make_distribution(getattr(config, "distribute", None))
         self.config = config if isinstance(config, ResolvedConfig) else config.validate()
         self.task = self.config.task
         self.progress = progress or Progress(self.config.verbose)
+        if self.distribution.strategy is not None:
+            self.progress("distribute", self.distribution.describe(self.config.batch_size), started)
         keras.utils.set_random_seed(self.config.seed)
         started = time.perf_counter()
         data = self.task.load(self.config)
@@ -83,10 +88,12 @@ class Pipeline:
         return self.context.data.steps_per_epoch
 
     def run_stage(self, stage):
-        """Run one stage (a :class:`~tfcompress.stages.Stage` or the name of one of the task's stages)."""
+        """Run one stage (a :class:`~tfcompress.stages.Stage` or the name of one of the task's stages), its
+        models built and compiled in the run's strategy scope."""
         if isinstance(stage, str):
             stage = self._stage(stage)
-        return stage.run(self.context)
+        with self.distribution.scope():
+            return stage.run(self.context)
 
     def _stage(self, name):
         from ..errors import WriteError, TFCompressError
@@ -136,7 +143,8 @@ class Pipeline:
         from .resume import restore_stages
 
         started = time.perf_counter()
-        kept, why = restore_stages(self.context, self.config.selected_stages, manifest)
+        with self.distribution.scope():
+            kept, why = restore_stages(self.context, self.config.selected_stages, manifest)
         self._data_fresh = False
         rerun = [s.name for s in self.config.selected_stages if s.name not in kept]
         note = f"run {manifest['run_id']}: skipped {', '.join(kept) or 'no stage'} (finished before)"
@@ -177,17 +185,23 @@ def run(config=None, *, progress=None, **overrides):
 
     The folders are one run (:mod:`tfcompress.pipeline.run_folder`): locked while it runs, a ``run.json``
     manifest written after each stage; an unfinished run of the same config there is resumed
-    (``resume=``), another run refused unless ``overwrite=True``."""
+    (``resume=``), another run refused unless ``overwrite=True``. Under ``distribute`` the strategy is made
+    first (:mod:`tfcompress.pipeline.distribute`); in a multi-worker run only the chief does all this,
+    every other worker trains and exports alongside it into a temporary folder (:func:`run_worker`)."""
     from .run_folder import RunFolder
 
     t0 = time.perf_counter()
+    distribution = make_distribution(overrides.get("distribute", getattr(config, "distribute", None)))
     config = _resolved(config, overrides)
+    if not distribution.is_chief:
+        return run_worker(config, distribution, progress=progress)
     folder = RunFolder(config)
     with folder.locked():
         resumed = folder.prepare(resume=config.resume, overwrite=config.overwrite)
+        _check_multi_worker_resume(distribution, resumed, config)
         for name in ("out", "savedmodels_dir", "tflite_dir"):
             ensure_dir(getattr(config, name), name)
-        pipe = Pipeline(config, progress=progress, run_id=folder.run_id)
+        pipe = Pipeline(config, progress=progress, run_id=folder.run_id, distribution=distribution)
         kept = pipe.resume(resumed) if resumed else ()
         folder.start(resumed, kept)
         try:
@@ -196,7 +210,35 @@ def run(config=None, *, progress=None, **overrides):
             raise WriteError(f"{e}; {_report_of_finished(pipe, t0)}") from None
         result = _report(pipe, t0)
         folder.finish(_report_files(config.out))
+    distribution.barrier()  # the other workers wait for the report (its Keras predictions are collectives)
     return result
+
+
+def run_worker(config, distribution, *, progress=None):
+    """A multi-worker run on a worker that is not the chief: every stage (each collective with the chief),
+    its files written into a temporary folder removed at the end; no lock, manifest, latency or report.
+    Returns a :class:`RunResult` without a report folder."""
+    t0 = time.perf_counter()
+    with distribution.worker_folders(config) as scratch:
+        for name in ("out", "savedmodels_dir", "tflite_dir"):
+            ensure_dir(getattr(scratch, name), name)
+        pipe = Pipeline(scratch, progress=progress, distribution=distribution)
+        with distribution.lost_chief():
+            pipe.run_all()
+            pipe.parity()  # the chief's report predicts with the Keras models: collectives, taken part in here
+            pipe.summary(pipe.rows())
+            distribution.barrier()
+        pipe.progress("worker", f"worker {distribution.index} done; the chief writes the report", t0)
+    return RunResult(config=config, stages=pipe.results, report_dir=None, parity={}, summary={},
+                     elapsed_s=time.perf_counter() - t0)
+
+
+def _check_multi_worker_resume(distribution, resumed, config):
+    from ..errors import TFCompressError
+
+    if resumed and distribution.workers > 1:  # the other workers would run the stages the chief skips
+        raise TFCompressError(f"{config.out!r} holds the unfinished run {resumed['run_id']}: a multi-worker run "
+                              "does not resume; pass --overwrite to start it again, or choose another --out")
 
 
 def _report_of_finished(pipe, t0):
@@ -233,7 +275,7 @@ def _report(pipe, t0):
     summary = pipe.summary(rows)
     figures = {PARITY: parity, SUMMARY: summary}
     elapsed = time.perf_counter() - t0
-    headline = write_run_report(pipe.context, rows, figures, elapsed)
+    headline = write_run_report(pipe.context, rows, figures, elapsed, distribution=pipe.distribution)
     pipe.progress("report", f"written to {config.out}", t0)
     return RunResult(config=config, stages=pipe.results, report_dir=config.out, parity=parity, summary=summary,
                      elapsed_s=elapsed, headline=headline, run_id=pipe.context.run_id)

@@ -29,9 +29,11 @@ LATENCY_NOTE = ("batch 1, CPU; Keras via a compiled tf.function, TFLite via the 
                 "interleaved runs")
 
 
-def write_run_report(context, rows, figures, elapsed):
+def write_run_report(context, rows, figures, elapsed, distribution=None):
     """Write the run folder's report from ``rows`` (the task's table) and ``figures`` (``{section key:
-    figures}``); return the headline of the task's sections (or None)."""
+    figures}``); return the headline of the task's sections (or None). ``distribution`` (a
+    :class:`~tfcompress.pipeline.distribute.Distribution`, when the run had one) adds where it trained:
+    ``meta["distribute"]``, ``report.json["distribute"]`` and a ``training`` section."""
     from ..bench import Report, pareto_plot
 
     config, task = context.config, context.task
@@ -40,11 +42,15 @@ def write_run_report(context, rows, figures, elapsed):
             "seed": config.seed, "stages": list(config.stages), "elapsed_s": round(elapsed, 1),
             "latency": LATENCY_NOTE, "gpu": _gpu_note(), "run_id": context.run_id,
             "data": context.data.description}
+    spread = None if getattr(distribution, "strategy", None) is None else distribution.figures(config.batch_size)
+    if spread:
+        meta["distribute"] = distribution.describe(config.batch_size)
     report = Report(rows, title=f"tfcompress run: {task.name}", meta=meta)
     if TEACHER in list(report.frame.get("name", [])):
         report.add_ratios(TEACHER, ("size_bytes", task.metric))
-    for lines in _section_lines(task, figures):
-        report.add_section(lines)
+    for lines in _section_lines(task, figures) + [distribute_lines(spread)]:
+        if lines:
+            report.add_section(lines)
     plot_path = os.path.join(config.out, "pareto.png")
     pareto_plot(report.frame, x="size_bytes", y=task.metric, label="name", path=plot_path)
     report.add_plot(plot_path, f"{task.metric} vs size (log scale); the Pareto front joins the best trade-offs")
@@ -54,6 +60,8 @@ def write_run_report(context, rows, figures, elapsed):
         row["path"] = os.path.abspath(r.path)
         row.update({k: v for k, v in r.extra.items() if k != "latency" and is_jsonable(v)})
     full.update({**figures, "config": config.to_dict(), "run_id": context.run_id})
+    if spread:
+        full["distribute"] = spread
     write_json(paths["json"], full)
     return next((h for s in task.report_sections if (h := s.headline(figures.get(s.key) or {}))), None)
 
@@ -82,9 +90,29 @@ def add_report_sections(report, data):
     except (KeyError, TypeError, ValueError, AttributeError, TFCompressError):
         sections = [_plain_lines(title, values) for title in ("summary", "parity")
                     if isinstance(values := data.get(title), dict) and values]
-    for lines in sections:
-        report.add_section(lines)
+    for lines in sections + [distribute_lines(data.get("distribute"))]:
+        if lines:
+            report.add_section(lines)
     return report
+
+
+def distribute_lines(figures):
+    """The ``training`` section (Markdown lines) from a report's ``distribute`` figures; [] for none.
+
+    Example:
+        >>> distribute_lines({"mode": "mirrored", "strategy": "MirroredStrategy", "replicas": 2, "workers": 1,
+        ...                   "global_batch": 512, "per_replica_batch": 256, "learning_rate": "unchanged"})[2]
+        '- mirrored (MirroredStrategy): 2 replicas on 1 worker(s)'
+    """
+    if not isinstance(figures, dict) or not figures.get("mode"):
+        return []
+    lines = ["### training", "",
+             f"- {figures['mode']} ({figures.get('strategy')}): {figures.get('replicas')} replicas on "
+             f"{figures.get('workers')} worker(s)",
+             f"- global batch {figures.get('global_batch')} (the config's batch_size), "
+             f"{figures.get('per_replica_batch')} per replica",
+             f"- learning rate: {figures.get('learning_rate')}"]
+    return lines + ([f"- {figures['note']}"] if figures.get("note") else []) + [""]
 
 
 def _section_lines(task, figures):

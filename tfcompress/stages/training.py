@@ -56,10 +56,23 @@ def teacher_model(context):
     return found.model if found is not None else None
 
 
+def jit_compile_for(config):
+    """Whether the train steps are XLA-compiled (``config.jit_compile``: True, False, or None for auto,
+    which is off for now).
+
+    Example:
+        >>> from types import SimpleNamespace
+        >>> jit_compile_for(SimpleNamespace(jit_compile=None)), jit_compile_for(SimpleNamespace(jit_compile=True))
+        (False, True)
+    """
+    return bool(getattr(config, "jit_compile", None))
+
+
 def fit_on_labels(context, model, epochs, lr, callbacks=()):
     """Compile ``model`` with the task's loss and metrics and fit it on the training split."""
     task, data = context.task, context.data
-    model.compile(optimizer=keras.optimizers.Adam(lr), loss=task.loss(), metrics=task.keras_metrics())
+    model.compile(optimizer=keras.optimizers.Adam(lr), loss=task.loss(), metrics=task.keras_metrics(),
+                  jit_compile=jit_compile_for(context.config))
     return model.fit(data.train_ds, epochs=epochs, validation_data=data.val_ds, callbacks=list(callbacks),
                      verbose=context.fit_verbose)
 
@@ -85,7 +98,8 @@ def fit_student(context, student, epochs, callbacks=(), lr=None):
         model = OfflineDistiller(student, **kwargs)
         train = cached_dataset(cache["train"], batch_size=cfg.batch_size, shuffle=True, seed=cfg.seed)
         val = cached_dataset(cache["val"], batch_size=4096)
-    model.compile(optimizer=keras.optimizers.Adam(lr), metrics=task.keras_metrics())
+    model.compile(optimizer=keras.optimizers.Adam(lr), metrics=task.keras_metrics(),
+                  jit_compile=jit_compile_for(cfg))
     return model.fit(train, epochs=epochs, validation_data=val, callbacks=list(callbacks), verbose=context.fit_verbose)
 
 

@@ -147,6 +147,9 @@ def _arguments(config, tolerance, objective, trials, time_budget, overrides):
     out = config.out or os.path.join("runs", f"{config.task if isinstance(config.task, str) else 'auto'}_tune")
     config = dataclasses.replace(config, out=out, savedmodels_dir=os.path.join(out, "savedmodels"),
                                  tflite_dir=os.path.join(out, "tflite"), tolerance=str(tol))
+    check(config.distribute is None, f"tfcompress tune runs its trials in one process (distribute = "
+          f"{config.distribute!r}): tune without it, then train the chosen recipe with `tfcompress run --config "
+          "OUT/recipe.yaml --distribute ...`")
     cfg = config.validate()
     for folder in (cfg.out, cfg.savedmodels_dir, cfg.tflite_dir):
         os.makedirs(folder, exist_ok=True)
