@@ -45,12 +45,39 @@ def to_dataset(df, spec, *, batch_size=1024, shuffle=False, seed=0, labels=True,
         raise TFCompressError(f"batch_size must be >= 1, got {batch_size}")
     spec.check_frame(df, need_label=labels)
     x = frame_to_inputs(df, spec)
-    ds = tf.data.Dataset.from_tensor_slices((x, labels_of(df, spec)) if labels else x)
+    ds = index_batches((x, labels_of(df, spec)) if labels else x, len(df), batch_size, shuffle=shuffle,
+                       seed=seed, buffer=100_000, repeat=repeat)
+    return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def index_batches(arrays, rows, batch_size, *, shuffle=False, seed=0, buffer=10_000, repeat=False):
+    """Batches of ``arrays`` (a nest of arrays of ``rows`` rows each) gathered by index: the row indices are
+    shuffled, not the rows, so the batches are those of ``from_tensor_slices(arrays).shuffle(min(rows, buffer),
+    seed).batch(batch_size)``, element for element and in the same order, but whole-batch gathers instead of
+    one element per row (4-7x more rows/s on 2 cores: ``benchmarks/throughput.py``).
+
+    Example:
+        >>> ds = index_batches({"a": np.arange(5)}, 5, 2, shuffle=True, seed=1)
+        >>> sorted(int(v) for b in ds for v in b["a"].numpy()), [int(b["a"].shape[0]) for b in ds]
+        ([0, 1, 2, 3, 4], [2, 2, 1])
+    """
+    data = _tensors(arrays)
+    ds = tf.data.Dataset.range(int(rows))
     if shuffle:
-        ds = ds.shuffle(min(len(df), 100_000), seed=seed, reshuffle_each_iteration=True)
+        ds = ds.shuffle(min(int(rows), buffer), seed=seed, reshuffle_each_iteration=True)
     if repeat:
         ds = ds.repeat()
-    return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+    return ds.batch(int(batch_size)).map(lambda i: tf.nest.map_structure(lambda a: tf.gather(a, i), data),
+                                         num_parallel_calls=tf.data.AUTOTUNE)
+
+
+def _tensors(arrays):
+    """``arrays`` as tensors, tuples and dicts kept as structure and lists as tensors (as ``from_tensor_slices``)."""
+    if isinstance(arrays, tuple):
+        return tuple(_tensors(a) for a in arrays)
+    if isinstance(arrays, dict):
+        return {k: _tensors(v) for k, v in arrays.items()}
+    return tf.convert_to_tensor(arrays)
 
 
 def array_dataset(x, labels=None, *, batch_size, transform, shuffle=False, seed=0, buffer=10_000):
@@ -67,10 +94,8 @@ def array_dataset(x, labels=None, *, batch_size, transform, shuffle=False, seed=
     batch_size = int(batch_size)
     if batch_size < 1:
         raise TFCompressError(f"batch_size = {batch_size} must be >= 1")
-    ds = tf.data.Dataset.from_tensor_slices(x if labels is None else (x, labels))
-    if shuffle:
-        ds = ds.shuffle(min(len(x), buffer), seed=seed, reshuffle_each_iteration=True)
-    ds = ds.batch(batch_size)
+    ds = index_batches(x if labels is None else (x, labels), len(x), batch_size, shuffle=shuffle, seed=seed,
+                       buffer=buffer)
     if labels is None:
         ds = ds.map(transform, num_parallel_calls=tf.data.AUTOTUNE)
     else:
