@@ -11,12 +11,13 @@ Usage:
     (presets: ctr (built-in data, default size), movielens (ranking), reviews (text), fashion_mnist (image))
 """
 import argparse
+import json
 import os
 
 from tfcompress.pipeline import RunConfig, run
 from tfcompress.tune import search
 from tfcompress.tune.front import choose
-from tfcompress.tune.trial import tflite_predict, validation_metric
+from tfcompress.tune.trial import TEACHER_WEIGHTS, tflite_predict, validation_metric
 
 PRESETS = {"ctr": dict(task="ctr"), "movielens": dict(task="ctr", data="movielens"),
            "reviews": dict(task="text", data="reviews"), "fashion_mnist": dict(task="image", data="fashion_mnist")}
@@ -32,6 +33,41 @@ def default_row(preset, quick, out):
             "p50_us": student.extra["latency"].p50_us,
             "val": validation_metric(cfg.task, data, tflite_predict(student.path)),
             "test": student.quality[cfg.task.metric]}, cfg.task.metric
+
+
+def default_row_from_folder(preset, quick, out):
+    """The default-recipe row from a finished default run in OUT/default (``--reuse-default``), or None."""
+    path = os.path.join(out, "default", "report.json")
+    if not os.path.isfile(path):
+        return None
+    with open(path) as f:
+        report = json.load(f)
+    row = next(r for r in report["stages"] if r["name"] == "student_int8")
+    cfg = RunConfig(quick=quick, out=os.path.join(out, "default"), **PRESETS[preset]).validate()
+    data = cfg.task.load(cfg)
+    return {"model": "default recipe, int8", "bytes": os.path.getsize(row["path"]), "p50_us": row["latency_p50_us"],
+            "val": validation_metric(cfg.task, data, tflite_predict(row["path"])),
+            "test": row[cfg.task.metric]}, cfg.task.metric
+
+
+def teacher_from_default(preset, quick, out):
+    """Give the search the default run's trained teacher (its SavedModel's variables, the same config and seed,
+    so the same model the search would train) as the search's teacher weights: its budget goes to trials."""
+    import tensorflow as tf
+
+    cfg = RunConfig(quick=quick, out=os.path.join(out, "tune"), **PRESETS[preset]).validate()
+    target = os.path.join(cfg.out, TEACHER_WEIGHTS)
+    if os.path.isfile(target):
+        return
+    data = cfg.task.load(cfg)
+    model = cfg.task.build_teacher(data, **cfg.teacher)
+    saved = tf.saved_model.load(os.path.join(out, "sm", f"{cfg.task.name}_teacher")).model_variables
+    assert [tuple(v.shape) for v in saved] == [tuple(v.shape) for v in model.variables]
+    for v, w in zip(model.variables, saved):
+        v.assign(w)
+    os.makedirs(cfg.out, exist_ok=True)
+    model.save_weights(target)
+    print(f"search teacher: the default run's ({model.count_params():,} params) in {target}")
 
 
 def tuned_rows(preset, quick, out, budget, tolerances, objective):
@@ -70,9 +106,15 @@ def main():
     p.add_argument("--tolerance", default="1%,0.5%", help="one or more, comma-separated, the loosest first")
     p.add_argument("--objective", default="size", choices=("size", "latency", "both"))
     p.add_argument("--out", default=os.path.join("runs", "tune_evidence"))
+    p.add_argument("--reuse-default", action="store_true", help="take the default row from a finished OUT/default")
+    p.add_argument("--teacher-from-default", action="store_true",
+                   help="the search starts from the default run's trained teacher (its budget then is all trials)")
     a = p.parse_args()
     out = os.path.join(a.out, a.preset)
-    default, metric = default_row(a.preset, a.quick, out)
+    found = default_row_from_folder(a.preset, a.quick, out) if a.reuse_default else None
+    default, metric = found or default_row(a.preset, a.quick, out)
+    if a.teacher_from_default:
+        teacher_from_default(a.preset, a.quick, out)
     tuned, result = tuned_rows(a.preset, a.quick, out, a.time_budget, a.tolerance.split(","), a.objective)
     text = table([default] + tuned, metric, result.teacher_val)
     text += (f"\n\n{len(result.trials)} trials in {a.time_budget} ({a.preset}, quick={a.quick}, objective "

@@ -107,6 +107,8 @@ def _recipe_words(recipe):
                        ("lowrank_energy", "lowrank")):
         if recipe.get(key):
             words.append(f"{short}={recipe[key]}")
+    if recipe.get("alpha") is not None:
+        words.append(f"alpha={recipe['alpha']:g} T={recipe.get('temperature', 1.0):g}")
     words.append(recipe.get("export_mode", "int8"))
     if recipe.get("per_channel") is False:
         words.append("per-tensor")

@@ -7,7 +7,8 @@ Keys: ``student.NAME`` (a keyword of the task's student builder: width, depth, e
 width-pruned to that share; dropped for a teacher that cannot be pruned, such as a pretrained Keras 3
 checkpoint), and the
 :class:`~tfcompress.pipeline.RunConfig` recipe fields ``target_sparsity``, ``structured_share``,
-``lowrank_energy``, ``export_mode``, ``per_channel``, plus ``qat`` (the QAT stage in or out).
+``lowrank_energy``, ``export_mode``, ``per_channel``, ``alpha`` and ``temperature`` (how the student
+learns from the teacher; ``alpha`` 1.0: from the labels alone), plus ``qat`` (the QAT stage in or out).
 
 Example:
     >>> import optuna
@@ -26,6 +27,10 @@ PER_CHANNEL_MODES = ("int8", "int16x8")
 #: export modes a QAT model converts to (QAT's fake-quant ranges are int8)
 QAT_MODES = ("int8",)
 
+#: how the student learns: ``alpha`` the weight of the label loss (1.0: labels only, the teacher unused),
+#: ``temperature`` of the soft targets
+_DISTILLATION = {"alpha": (0.1, 0.5, 1.0), "temperature": (1.0, 4.0)}
+
 _COMPRESSION = {
     "target_sparsity": (0.0, 0.5, 0.75),
     "structured_share": (None, 0.25, 0.5),
@@ -33,6 +38,7 @@ _COMPRESSION = {
     "qat": (False, True),
     "export_mode": ("int8", "int8-fallback", "int16x8", "dynamic", "int4-weights"),
     "per_channel": (True, False),
+    **_DISTILLATION,
 }
 
 #: the search space of each task (``tfcompress tune``); ``student.*`` keys are the student builder's
@@ -46,7 +52,8 @@ SPACES = {
     "text": {"student.embed_dim": (16, 32, 64), "student.filters": (16, 32, 64), "student.hidden": (16, 32, 64),
              "student_init": ("from-teacher:0.25",), **{k: v for k, v in _COMPRESSION.items()
                                                          if k != "structured_share"}},
-    "image": {"student.stem": (8, 16), "student.widths": ((16, 16), (16, 32), (32, 64)), "student.strides": ((2, 2),),
+    "image": {"student.stem": (8, 16), "student.widths": ((16, 16, 32), (16, 32, 32), (32, 64, 64)),
+              "student.strides": ((2, 2, 1),),  # one stride per width: the default student's
               "student_init": ("from-teacher:0.25",), **_COMPRESSION},
 }
 
@@ -171,6 +178,8 @@ def consistent(recipe):
         out["per_channel"] = True
     if out.get("student_init") is not None:
         out["student"] = {}  # the student is the pruned teacher: the builder's options do not apply
+    if out.get("alpha") == 1.0 and "temperature" in out:
+        out["temperature"] = 1.0  # labels alone: no soft targets to soften
     return out
 
 
@@ -192,7 +201,8 @@ def recipe_stages(recipe, task):
 
 
 #: the recipe keys that are RunConfig fields as they are
-FIELDS = ("target_sparsity", "structured_share", "lowrank_energy", "export_mode", "per_channel", "student_init")
+FIELDS = ("target_sparsity", "structured_share", "lowrank_energy", "export_mode", "per_channel", "student_init",
+          "alpha", "temperature")
 
 
 def recipe_fields(recipe, task):

@@ -87,8 +87,12 @@ class Trials:
         keras.utils.set_random_seed(self.config.seed)
         if self.config.teacher_model is None and os.path.isfile(weights):
             model = self.task.build_teacher(context.data, **self.config.teacher)
-            model.load_weights(weights)
-            return record_keras(context, TeacherStage.result, model, time.perf_counter(), "teacher reloaded")
+            try:
+                model.load_weights(weights)
+                return record_keras(context, TeacherStage.result, model, time.perf_counter(), "teacher reloaded")
+            except (OSError, ValueError, KeyError) as e:  # another model's weights, or a damaged file: train again
+                print(f"tune: {weights} does not load into this teacher ({str(e).splitlines()[0][:120]}); "
+                      "training the teacher again")
         result = self.pipe.run_stage("teacher")
         if self.config.teacher_model is None:
             result.model.save_weights(weights)
@@ -153,7 +157,7 @@ class Trials:
         from ..stages import DistillStage
 
         cfg = context.config
-        key = (repr(sorted(cfg.student.items())), cfg.student_init)
+        key = (repr(sorted(cfg.student.items())), cfg.student_init, cfg.alpha, cfg.temperature)
         if key not in self._students:
             self._fresh(context, DistillStage.name)
             result = DistillStage().run(context)
