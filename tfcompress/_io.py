@@ -12,6 +12,7 @@ Example:
 """
 import contextlib
 import errno
+import hashlib
 import json
 import os
 import shutil
@@ -141,3 +142,26 @@ def hash_file(digest, path, block=1 << 20):
         for chunk in iter(lambda: f.read(block), b""):
             digest.update(chunk)
     return digest
+
+
+def path_sha256(path):
+    """The sha256 (hex) of a file, or of a folder (its files' relative paths and contents, in sorted order).
+
+    Example:
+        >>> import tempfile
+        >>> d = tempfile.mkdtemp()
+        >>> _ = write_text(os.path.join(d, "a"), "x")
+        >>> path_sha256(d) == path_sha256(d) and len(path_sha256(os.path.join(d, "a")))
+        64
+    """
+    if not os.path.isdir(path):
+        return hash_file(hashlib.sha256(), path).hexdigest()
+    digest = hashlib.sha256()
+    for root, dirs, files in os.walk(path):
+        dirs.sort()
+        for name in sorted(files):
+            full = os.path.join(root, name)
+            digest.update(os.path.relpath(full, path).encode() + b"\0")
+            digest.update(hash_file(hashlib.sha256(), full).hexdigest().encode())
+    return digest.hexdigest()
+

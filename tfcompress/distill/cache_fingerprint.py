@@ -22,7 +22,7 @@ import os
 
 import numpy as np
 
-from .._io import hash_file
+from .._io import hash_file, path_sha256
 from .._keras import tf
 from ..errors import TFCompressError
 
@@ -30,25 +30,26 @@ CALLABLE = "callable"
 
 
 def digest(obj):
-    """``"sha256:<16 hex>"`` of a JSON-able object (sorted keys)."""
+    """``"sha256:<16 hex>"`` of a JSON-able object (sorted keys).
+
+    Example:
+        >>> digest({"b": 1, "a": 2}) == digest({"a": 2, "b": 1}), len(digest([1]))
+        (True, 23)
+    """
     text = json.dumps(obj, sort_keys=True, default=str).encode()
     return "sha256:" + hashlib.sha256(text).hexdigest()[:16]
 
 
 def teacher_fingerprint(teacher):
-    """The fingerprint of a teacher (see the module docstring)."""
+    """The fingerprint of a teacher (see the module docstring): of its weights, its file or folder, or
+    ``"callable"``.
+
+    Example:
+        >>> teacher_fingerprint(lambda x: x)
+        'callable'
+    """
     if isinstance(teacher, (str, os.PathLike)):
-        path = os.fspath(teacher)
-        if os.path.isfile(path):
-            return "sha256:" + hash_file(hashlib.sha256(), path).hexdigest()[:16]
-        h = hashlib.sha256()
-        for root, dirs, files in os.walk(path):
-            dirs.sort()
-            for name in sorted(files):
-                file = os.path.join(root, name)
-                h.update(os.path.relpath(file, path).encode() + b"\0")
-                hash_file(h, file)
-        return "sha256:" + h.hexdigest()[:16]
+        return "sha256:" + path_sha256(os.fspath(teacher))[:16]
     if callable(getattr(teacher, "get_weights", None)):
         h = hashlib.sha256()
         for w in teacher.get_weights():

@@ -135,7 +135,13 @@ class Distribution:
 def make_distribution(mode):
     """The :class:`Distribution` of ``mode`` (None, ``"mirrored"`` or ``"multi-worker"``; a config's
     ``distribute``), made once per process and reused. One clear error for a bad mode, a missing or bad
-    ``TF_CONFIG``, or a multi-worker strategy asked for after TensorFlow started running ops."""
+    ``TF_CONFIG``, or a multi-worker strategy asked for after TensorFlow started running ops.
+
+    Example:
+        >>> d = make_distribution(None)
+        >>> d.strategy is None, d.is_chief
+        (True, True)
+    """
     check(mode is None or mode in DISTRIBUTE_MODES,
           f"distribute = {mode!r} must be one of {list(DISTRIBUTE_MODES)} or left out (one device)")
     if mode is None:
@@ -229,7 +235,12 @@ def read_tf_config(environ=None):
 
 def chief_of(tf_config):
     """``(is_chief, worker index, workers)`` for a parsed ``TF_CONFIG``: the chief is task ``chief`` when
-    the cluster has one, else worker 0; one line when the cluster or the task is missing."""
+    the cluster has one, else worker 0; one line when the cluster or the task is missing.
+
+    Example:
+        >>> chief_of({"cluster": {"worker": ["a:1", "b:2"]}, "task": {"type": "worker", "index": 1}})
+        (False, 1, 2)
+    """
     cluster = tf_config.get("cluster") if isinstance(tf_config, dict) else None
     task = tf_config.get("task") if isinstance(tf_config, dict) else None
     jobs = cluster if isinstance(cluster, dict) else {}

@@ -10,7 +10,7 @@ import hashlib
 import json
 import os
 
-from .._io import hash_file
+from .._io import path_sha256
 from ..errors import TFCompressError
 
 MANIFEST = "run.json"
@@ -40,29 +40,8 @@ def config_hash(config):
 
 
 def checksum(path):
-    """The sha256 of a file, or of a folder (its files' relative paths and contents, in sorted order).
-
-    Example:
-        >>> import tempfile
-        >>> d = tempfile.mkdtemp()
-        >>> _ = open(os.path.join(d, "a"), "w").write("x")
-        >>> checksum(d) == checksum(d) and len(checksum(os.path.join(d, "a")))
-        64
-    """
-    digest = hashlib.sha256()
-    if os.path.isdir(path):
-        for root, dirs, files in os.walk(path):
-            dirs.sort()
-            for name in sorted(files):
-                full = os.path.join(root, name)
-                digest.update(os.path.relpath(full, path).encode() + b"\0")
-                digest.update(_file_digest(full).encode())
-        return digest.hexdigest()
-    return _file_digest(path)
-
-
-def _file_digest(path):
-    return hash_file(hashlib.sha256(), path).hexdigest()
+    """The sha256 of a file, or of a folder (:func:`tfcompress._io.path_sha256`)."""
+    return path_sha256(path)
 
 
 def read_manifest(run_dir):
