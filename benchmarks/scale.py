@@ -1,7 +1,7 @@
 """The cost curve, first version: how time and memory grow with the events, in memory and streamed.
 
     python benchmarks/scale.py [--events 100000,1000000] [--full] [--modes memory,streaming] [--quick]
-                               [--out runs/scale]
+                               [--probes] [--out runs/scale]
 
 For each events count (``--full`` adds 10^7) and mode it runs ``tfcompress run`` on the built-in shop in a
 fresh process: ``memory`` draws the shop into a DataFrame (``--events N``); ``streaming`` first writes it as
@@ -13,7 +13,10 @@ in ``fit``, validation included) of the teacher and the distillation. Rows go to
 Markdown table to stdout and ``OUT/scale.md``, the plot of wall time and peak RSS against events to
 ``OUT/cost_vs_events.png``; a run that fails is a row with its error. Where a GPU is visible, GPU rows follow
 (teacher and distillation train steps/s and the Keras batch-1 latency, on the GPU against the CPU, same run);
-where none is, the table says ``no GPU visible: GPU rows not measured``.
+where none is, the table says ``no GPU visible: GPU rows not measured``. ``--probes`` then tells the data's
+share of the peak from the model's, each in a fresh process per events count: the streamed data path alone
+(the held-out pass and one epoch of train batches) and the teacher alone (built and trained on one batch);
+``OUT/memory.json`` and ``OUT/memory.md`` (``--modes ""`` runs the probes only).
 """
 import argparse
 import json
@@ -32,6 +35,8 @@ AUC_ROWS = {"teacher": ("teacher", "keras"), "alone": ("student_alone", "keras")
 #: the fits whose throughput a row gives: the stage (its progress name) -> column
 FIT_COLUMNS = {"teacher": "teacher", "student_distilled": "distill"}
 NO_GPU = "no GPU visible: GPU rows not measured"
+#: the memory probes (``--probes``), each in a fresh process per events count
+PROBES = ("data", "teacher", "teacher_lazy")
 
 
 class FitClock:
@@ -177,6 +182,45 @@ def plot(rows, path):
     return path
 
 
+def memory_probe(events, out, what, steps=50):
+    """Peak RSS (MB) of one part of the streamed run in a fresh process, to tell the data's share of memory
+    from the model's: ``data`` is the run's data path (the held-out pass, then one epoch of the streamed,
+    shuffled train batches); ``teacher`` builds the teacher for the shards' spec and trains it ``steps`` steps
+    on one batch (no data read past it; ``steps_s``: its train steps per second) with Adam, ``teacher_lazy``
+    the same with :class:`~tfcompress.optimizers.LazyAdam`."""
+    from tfcompress.data import open_shop_log
+
+    log, t0 = open_shop_log(os.path.join(out, f"shards-{events}")), time.perf_counter()
+    row = {"events": events, "what": what}
+    if what == "data":
+        fields = log.task_fields(batch_size=1024, calibration=100)
+        rows = sum(int(y.shape[0]) for _, y in fields["train_ds"])
+        row.update(train_rows=rows, rows_s=round(rows / (time.perf_counter() - t0)))
+    else:
+        from throughput import build_job
+
+        teacher = build_job("teacher", log.spec, None, 1, False, lazy=what == "teacher_lazy")
+        batch = log.dataset(0, batch_size=1024).take(1).cache().repeat()
+        teacher.fit(batch, steps_per_epoch=5, epochs=1, verbose=0)
+        t0 = time.perf_counter()
+        teacher.fit(batch, steps_per_epoch=steps, epochs=1, verbose=0)
+        row.update(params=teacher.count_params(), steps_s=round(steps / (time.perf_counter() - t0), 1))
+    return {**row, "peak_rss_mb": _peak_rss_mb()}
+
+
+def probe_table(rows):
+    """What the peak is made of: the data path's and the teacher's peak RSS per events count."""
+    out = ["| events | data path peak RSS MB | data path rows/s | teacher params | teacher alone, Adam: peak RSS MB "
+           "| steps/s | LazyAdam: peak RSS MB | steps/s |", "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for n in sorted({r["events"] for r in rows}):
+        d, t, lazy = (next((r for r in rows if r["events"] == n and r["what"] == w), {}) for w in PROBES)
+        cells = [f"{n:,}", d.get("peak_rss_mb", d.get("error")), d.get("rows_s"), t.get("params", lazy.get("params")),
+                 t.get("peak_rss_mb", t.get("error")), t.get("steps_s"), lazy.get("peak_rss_mb", lazy.get("error")),
+                 lazy.get("steps_s")]
+        out.append("| " + " | ".join("" if c is None else str(c) for c in cells) + " |")
+    return "\n".join(out)
+
+
 def device_rows(events=20_000, devices=None, steps=20, runs=50):
     """Per device (default: the CPU and every visible GPU; ``[]`` when no GPU is visible): the teacher's and
     the distillation's train steps/s (batch 1024) and the teacher's and student's Keras batch-1 latency (ms)."""
@@ -249,23 +293,47 @@ def main(argv=None):
     p.add_argument("--modes", default="memory,streaming")
     p.add_argument("--quick", action="store_true", help="quick models and epochs (a smoke run)")
     p.add_argument("--out", default=os.path.join("runs", "scale"))
+    p.add_argument("--probes", action="store_true",
+                   help="also the memory probes: the data path and the teacher alone, each in a fresh process")
     p.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     a = p.parse_args(argv)
     if a.child:
-        row = make_shards(int(a.child[1]), a.out) if a.child[0] == "shards" else \
-            one_run(int(a.child[1]), a.child[0], a.out, a.quick)
+        kind, n = a.child[0], int(a.child[1])
+        row = make_shards(n, a.out) if kind == "shards" else memory_probe(n, a.out, kind[6:]) \
+            if kind.startswith("probe-") else one_run(n, kind, a.out, a.quick)
         print(json.dumps(row))
         return 0
     events = [int(float(e)) for e in a.events.split(",")] + ([10_000_000] if a.full else [])
     rows = []
     for n in events:
-        for mode in a.modes.split(","):
+        for mode in filter(None, a.modes.split(",")):
             extra = _child(a, "shards", n) if mode == "streaming" else {}
             row = {"events": n, "mode": mode, **_child(a, mode, n), **extra}
             rows.append(row)
             print(json.dumps(row), file=sys.stderr, flush=True)
-    print(write_outputs(rows, device_rows(min(events)), a.out, a.quick))
+    if rows:
+        print(write_outputs(rows, device_rows(min(events)), a.out, a.quick))
+    if a.probes:
+        print(write_probes([_probe(a, n, what) for n in events for what in PROBES], a.out))
     return 0
+
+
+def _probe(a, events, what):
+    _child(a, "shards", events)
+    row = {"events": events, "what": what, **_child(a, f"probe-{what}", events)}
+    print(json.dumps(row), file=sys.stderr, flush=True)
+    return row
+
+
+def write_probes(rows, out):
+    """``memory.json`` and ``memory.md`` (the probe table) in ``out``; returns the table."""
+    os.makedirs(out, exist_ok=True)
+    with open(os.path.join(out, "memory.json"), "w") as f:
+        json.dump({"machine": f"{os.cpu_count()} cpu", "rows": rows}, f, indent=1)
+    text = probe_table(rows)
+    with open(os.path.join(out, "memory.md"), "w") as f:
+        f.write(text + "\n")
+    return text
 
 
 if __name__ == "__main__":

@@ -93,17 +93,19 @@ class Source:
         return ds.with_options(tuned_options()) if tuned else ds
 
 
-def build_job(job, spec, teacher, lr_factor, jit):
-    """The compiled model of ``job`` (its train step is what is timed); ``teacher`` is shared by distillers."""
+def build_job(job, spec, teacher, lr_factor, jit, lazy=False):
+    """The compiled model of ``job`` (its train step is what is timed); ``teacher`` is shared by distillers;
+    ``lazy``: the teacher trains with :class:`~tfcompress.optimizers.LazyAdam` instead of Adam."""
     from tfcompress import keras
     from tfcompress.distill import Distiller
     from tfcompress.models import ctr_student, ctr_teacher
+    from tfcompress.optimizers import LazyAdam
     from tfcompress.tasks import CTRTask
 
     task = CTRTask()
     if job == "teacher":
         model = ctr_teacher(spec)
-        model.compile(optimizer=keras.optimizers.Adam(TEACHER_LR * lr_factor), loss=task.loss(),
+        model.compile(optimizer=(LazyAdam if lazy else keras.optimizers.Adam)(TEACHER_LR * lr_factor), loss=task.loss(),
                       metrics=task.keras_metrics(), jit_compile=jit)
         return model
     least = min(1000, max(f.vocab_size for f in spec.categorical))  # the user table at least is compressed
@@ -288,12 +290,16 @@ def main(argv=None):
              table(rows), "",
              "XLA on a string-hashing model (Hashing of a string input): "
              + ("compiles" if not probe else f"cannot compile, falls back: {probe}"), gpu_line()]
-    text = "\n".join(lines)
-    print(text)
-    os.makedirs(os.path.dirname(os.path.abspath(a.out)), exist_ok=True)
-    with open(a.out, "w") as f:
-        f.write(text + "\n")
+    publish("\n".join(lines), a.out)
     return rows
+
+
+def publish(text, out):
+    """Print ``text`` and write it to the file ``out`` (its folder made)."""
+    print(text)
+    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+    with open(out, "w") as f:
+        f.write(text + "\n")
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ from tfcompress.data import array_dataset, to_dataset
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
+import lazy_adam  # noqa: E402
 import scale  # noqa: E402
 import throughput  # noqa: E402
 
@@ -97,3 +98,31 @@ def test_scale_device_rows_and_fit_clock():
         clock.close()
     assert epochs == 2 and seconds > 0 and clock.stage() == (0, 0)
     assert scale.fit_rate([1000], 2, 0.5) == 4000 and scale.fit_rate([], 2, 0.5) is None
+
+
+def test_memory_probes_read_the_whole_train_part_and_train_the_teacher(tmp_path):
+    from tfcompress.data import open_shop_log, write_shop_shards
+    from tfcompress.models import ctr_teacher
+
+    write_shop_shards(3000, str(tmp_path / "shards-3000"), shard_rows=1000)
+    log = open_shop_log(str(tmp_path / "shards-3000"))
+    data = scale.memory_probe(3000, str(tmp_path), "data")
+    teacher, lazy = (scale.memory_probe(3000, str(tmp_path), w, steps=2) for w in ("teacher", "teacher_lazy"))
+    assert data["train_rows"] == log.held_out(calibration=100).counts[0] > 2000 and data["rows_s"] > 0
+    assert teacher["params"] == lazy["params"] == ctr_teacher(log.spec).count_params()
+    assert teacher["peak_rss_mb"] > 100 and teacher["steps_s"] > 0 and lazy["steps_s"] > 0
+    text = scale.write_probes([data, teacher, lazy], str(tmp_path))
+    assert (f"| 3,000 | {data['peak_rss_mb']} | {data['rows_s']} | {teacher['params']} | {teacher['peak_rss_mb']} | "
+            f"{teacher['steps_s']} | {lazy['peak_rss_mb']} | {lazy['steps_s']} |") in text
+    assert (tmp_path / "memory.md").read_text().strip() == text
+
+
+def test_lazy_adam_benchmark_trains_both_teachers_on_the_same_stream(tmp_path):
+    from tfcompress.data import write_shop_shards
+
+    write_shop_shards(3000, str(tmp_path / "shards"), shard_rows=1000)
+    text = lazy_adam.main(["--shards", str(tmp_path / "shards"), "--epochs", "1", "--steps-per-epoch", "2",
+                           "--out", str(tmp_path / "lazy.md")])
+    rows = [line.split(" | ") for line in text.splitlines() if line.startswith(("| Adam", "| LazyAdam"))]
+    assert [r[0] for r in rows] == ["| Adam", "| LazyAdam"] and all(r[2] == "1 x 2" for r in rows)
+    assert all(0.0 <= float(r[5]) <= 1.0 for r in rows) and (tmp_path / "lazy.md").read_text().strip() == text

@@ -13,6 +13,7 @@ FLOORS = {
     "choices": 0, "__init__": 0,
     "data": 1, "models": 1,
     "distill": 2, "prune": 2, "quantize": 2, "export": 2, "callbacks": 2, "pretrained": 2,
+    "optimizers": 2,
     "bench": 3,
     "tasks": 4, "stages": 4,
     "pipeline": 5, "tune": 5,

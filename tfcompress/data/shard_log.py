@@ -155,8 +155,9 @@ class _Keeper:
 
     def update(self, x, y):
         start = (-self.seen) % self.stride
-        self.x.append({n: v[start::self.stride] for n, v in x.items()})
-        self.y.append(y[start::self.stride])
+        # copies: a strided view would keep the whole batch it was cut from alive (all of train, for a sample)
+        self.x.append({n: v[start::self.stride].copy() for n, v in x.items()})
+        self.y.append(y[start::self.stride].copy())
         self.seen += len(y)
 
     def arrays(self):

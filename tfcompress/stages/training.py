@@ -11,6 +11,7 @@ import time
 
 from .._keras import keras
 from ..errors import TFCompressError
+from ..optimizers import adam_for
 from .base import Stage, StageResult
 from .pretrained_teacher import (TEST_LOGITS, check_pretrained_options, fit_pretrained_teacher,
                                  init_student_embeddings, offline_datasets, pretrained_folder)
@@ -71,7 +72,7 @@ def jit_compile_for(config):
 def fit_on_labels(context, model, epochs, lr, callbacks=()):
     """Compile ``model`` with the task's loss and metrics and fit it on the training split."""
     task, data = context.task, context.data
-    model.compile(optimizer=keras.optimizers.Adam(lr), loss=task.loss(), metrics=task.keras_metrics(),
+    model.compile(optimizer=adam_for(model, lr), loss=task.loss(), metrics=task.keras_metrics(),
                   jit_compile=jit_compile_for(context.config))
     return model.fit(data.train_ds, epochs=epochs, validation_data=data.val_ds, callbacks=list(callbacks),
                      verbose=context.fit_verbose)
@@ -98,8 +99,7 @@ def fit_student(context, student, epochs, callbacks=(), lr=None):
         model = OfflineDistiller(student, **kwargs)
         train = cached_dataset(cache["train"], batch_size=cfg.batch_size, shuffle=True, seed=cfg.seed)
         val = cached_dataset(cache["val"], batch_size=4096)
-    model.compile(optimizer=keras.optimizers.Adam(lr), metrics=task.keras_metrics(),
-                  jit_compile=jit_compile_for(cfg))
+    model.compile(optimizer=adam_for(student, lr), metrics=task.keras_metrics(), jit_compile=jit_compile_for(cfg))
     return model.fit(train, epochs=epochs, validation_data=val, callbacks=list(callbacks), verbose=context.fit_verbose)
 
 

@@ -20,7 +20,8 @@ import numpy as np
 
 from ..data import frame_to_inputs, is_shard_source, make_ecommerce, sample_inputs, to_dataset
 from ..errors import TFCompressError
-from ..models import ctr_student, ctr_teacher
+from ..models.ctr import ctr_student, ctr_teacher, student_table_note
+from ..optimizers import lazy_adam_note
 from .base import Task, TaskData
 from .splits import interactions_split, split_interactions, split_words
 
@@ -393,8 +394,6 @@ def streamed_data(log, config):
 
 
 def student_note(spec, config):
-    """``"; the student's ... tables are ..."`` when the run's student compresses big id tables, else ``""``."""
-    from ..models.ctr import student_table_note
-
-    note = student_table_note(spec, **(getattr(config, "student", None) or {}))
-    return f"; {note}" if note else ""
+    """The report's notes on id tables: the student's compressed ones, the teacher's lazy Adam (or "")."""
+    notes = [student_table_note(spec, **(getattr(config, "student", None) or {})), lazy_adam_note(f.vocab_size for f in spec.categorical)]
+    return "".join(f"; {n}" for n in notes if n)
