@@ -73,3 +73,8 @@ def test_the_run_report_says_when_the_teacher_trains_with_lazy_adam():
     assert "quotient-remainder" in note and note.endswith(
         "; id tables of 50,000+ rows train with lazy Adam (a step updates only the rows its batch looked up)")
     assert student_note(spec(LAZY_MIN_ROWS - 1), cfg) == ""
+    own_teacher = SimpleNamespace(student=None, teacher_model="teacher.keras")  # not trained here: no lazy Adam
+    assert "quotient-remainder" in student_note(spec(LAZY_MIN_ROWS), own_teacher)
+    assert "lazy Adam" not in student_note(spec(LAZY_MIN_ROWS), own_teacher)
+    own_full = SimpleNamespace(student={"embedding": "full"}, teacher_model="teacher.keras")
+    assert student_note(spec(LAZY_MIN_ROWS), own_full).endswith("looked up)")

@@ -56,7 +56,13 @@ class LazyAdam(keras.optimizers.Adam):
 
 
 def largest_table_rows(model):
-    """The rows of ``model``'s largest ``Embedding`` table (nested models included; 0 when it has none)."""
+    """The rows of ``model``'s largest ``Embedding`` table (nested models included; 0 when it has none).
+
+    Example:
+        >>> inner = keras.Sequential([keras.layers.Embedding(70_000, 2)])
+        >>> largest_table_rows(keras.Sequential([inner, keras.layers.Embedding(9, 2)]))
+        70000
+    """
     tables = [layer.input_dim for layer in _layers(model) if isinstance(layer, keras.layers.Embedding)]
     return max(tables, default=0)
 

@@ -382,8 +382,7 @@ class CTRTask(Task):
             description=(f"{len(events):,} {source} ({len(train):,} train / {len(val):,} "
                          f"validation / {len(test):,} test, {split_words(how, spec)}), click rate "
                          f"{events[spec.label].mean():.1%}") + student_note(spec, config),
-            spec=spec, feature_spec=spec.to_dict(), shop=shop,
-        )
+            spec=spec, feature_spec=spec.to_dict(), shop=shop)
 
 
 def streamed_data(log, config):
@@ -394,6 +393,8 @@ def streamed_data(log, config):
 
 
 def student_note(spec, config):
-    """The report's notes on id tables: the student's compressed ones, the teacher's lazy Adam (or "")."""
-    notes = [student_table_note(spec, **(getattr(config, "student", None) or {})), lazy_adam_note(f.vocab_size for f in spec.categorical)]
+    """The report's notes on id tables: the student's compressed ones, lazy Adam for the full ones trained here."""
+    student, own_teacher = getattr(config, "student", None) or {}, getattr(config, "teacher_model", None)
+    notes = (student_table_note(spec, **student),  # lazy Adam: a full id table trained here
+             lazy_adam_note([f.vocab_size for f in spec.categorical] * (not own_teacher or student.get("embedding") == "full")))
     return "".join(f"; {n}" for n in notes if n)
