@@ -6,8 +6,9 @@ the time cuts are written there) or from one streaming pass (:func:`~tfcompress.
 and item vocabularies, ids hashed above ``max_vocab`` distinct values, the hour of the time column, the
 label or ``rating >= threshold``). Splits: ``time`` (train before the first cut, validation before the
 second, test after; the cuts are time quantiles) or ``user`` (a user's hash picks the part: about 10% of the
-users are test, 10% validation). :meth:`ShardLog.held_out` reads the shards once for the validation and
-test rows (at most ``HOLDOUT_ROWS`` each, a systematic sample beyond) and a calibration sample of train.
+users are test, 10% validation). :meth:`ShardLog.held_out` reads the shards once (in Python, not through
+``tf.data``) for the validation and test rows (at most ``HOLDOUT_ROWS`` each, a systematic sample beyond) and
+a calibration sample of train.
 
 Example:
     >>> import tempfile
@@ -108,12 +109,15 @@ class ShardLog:
         return kept[(calibration, cap)]
 
     def _read_held_out(self, calibration, cap):
-        from .shard_dataset import shard_batches
+        from .._keras import tf
+        from .shard_dataset import raw_batches
 
-        ds = shard_batches(self.files, self.format, self.columns, self.types).map(self.transform())
+        transform = self.transform()
         wanted = [max(1, int(calibration)), cap, cap]
         keep = [_Keeper(max(1, int(np.ceil(self.rows * s / w)))) for s, w in zip(self.shares, wanted)]
-        for x, y, p in ds.as_numpy_iterator():
+        for batch in raw_batches(self.files, self.format, self.columns, self.types):
+            x, y, p = transform({c: tf.constant(v) for c, v in batch.items()})
+            x, y, p = {n: v.numpy() for n, v in x.items()}, y.numpy(), p.numpy()
             for k, keeper in enumerate(keep):
                 mask = p == k
                 keeper.update({n: v[mask] for n, v in x.items()}, y[mask])
@@ -124,7 +128,6 @@ class ShardLog:
                                   f"is empty ({self.rows} rows): give more rows or another --split")
         (cal, _), val, test = (k.arrays() for k in keep)
         return HeldOut(val, test, {n: v[:int(calibration)] for n, v in cal.items()}, counts)
-
 
     def task_fields(self, *, batch_size, calibration, seed=0):
         """The :class:`~tfcompress.tasks.TaskData` fields of a run: train streamed from the shards (parallel
