@@ -62,11 +62,20 @@ def shard_dataset(files, fmt, columns, types, transform, *, part, batch_size, sh
 
 def raw_batches(files, fmt, columns, types):
     """Yield the batches :func:`shard_batches` gives, as dicts column -> NumPy array, one shard after another
-    in Python (no ``tf.data`` pipeline: its buffers held about 1 GB more over one pass of 10^7 rows)."""
-    strings = {c for c in columns if types.get(c) == "string"}
+    in Python: for a single pass (the held-out rows), where the parallel interleave's concurrent pyarrow
+    scans peaked about 890 MB higher over 10^7 rows.
+
+    Example:
+        >>> import tempfile, pandas as pd
+        >>> d = tempfile.mkdtemp()
+        >>> pd.DataFrame({"x": [1, 2], "s": ["a", None]}).to_parquet(f"{d}/a.parquet")
+        >>> [(b["x"].tolist(), b["s"].tolist()) for b in raw_batches([f"{d}/a.parquet"], "parquet", ["x", "s"], {})]
+        [([1.0, 2.0], [b'a', b''])]
+    """
+    types = dict(types)  # read_batches fills the missing types from the first shard
     for path in files:
-        for batch in read_batches(str(path), fmt, list(columns), dict(types)):
-            yield _typed(batch, columns, strings)
+        for batch in read_batches(str(path), fmt, list(columns), types):
+            yield _typed(batch, columns, {c for c in columns if types.get(c) == "string"})
 
 
 def _typed(batch, columns, strings):
