@@ -165,6 +165,7 @@ def test_a_generic_shard_folder_runs_split_by_hashed_user(tmp_path):
 
 @pytest.mark.parametrize("case, message", [
     ("empty", "matches no file"), ("mixed", "mixes shard formats"), ("missing", "lacks column(s) ['product_id']"),
+    ("corrupt", "cannot read shard 'b.parquet' as parquet"),
 ])
 def test_bad_shard_folders_are_one_line_exit_2(tmp_path, capsys, case, message):
     folder = tmp_path / case
@@ -176,6 +177,9 @@ def test_bad_shard_folders_are_one_line_exit_2(tmp_path, capsys, case, message):
     elif case == "missing":
         frame.to_parquet(folder / "a.parquet")
         frame.drop(columns="product_id").to_parquet(folder / "b.parquet")
+    elif case == "corrupt":
+        frame.to_parquet(folder / "a.parquet")
+        (folder / "b.parquet").write_bytes(b"not parquet at all")
     code = cli_main(["run", "--quick", "--data", str(folder), "--out", str(tmp_path / "run")])
     err = capsys.readouterr().err.strip()
     assert code == 2 and message in err and len(err.splitlines()) == 1

@@ -1,7 +1,7 @@
 """``tf.data`` over shards: the files read in parallel (``interleave``), batch by batch, never the whole table.
 
 :func:`shard_batches` gives batches of raw columns (numbers as float64, strings as ``tf.string``) of a list of
-Parquet, CSV (read by ``pyarrow.dataset`` inside the pipeline) or TFRecord shards (``TFRecordDataset``);
+Parquet, CSV (read by pyarrow inside the pipeline) or TFRecord shards (``TFRecordDataset``);
 :func:`raw_batches` gives the same batches as NumPy, shard after shard, for one pass outside ``tf.data``;
 :func:`shard_dataset` adds a ``transform`` (raw batch -> ``(inputs, label, part)``), keeps one part of a split
 and gives the shuffled, batched ``(inputs, label)`` dataset a model trains on.
