@@ -10,10 +10,10 @@ Parquet shards (``tfcompress data make``, in its own process, timed apart) and r
 the teacher's parameters and float32 file, the int8 student's bytes, and the test AUC of the teacher, the
 student alone, the distilled student and the int8 file, the training throughput (train events x epochs / seconds
 in ``fit``, validation included) of the teacher and the distillation. Rows go to ``OUT/scale.json``, the
-Markdown table to stdout and ``OUT/scale.md``, the plot of wall time and peak RSS against events to
-``OUT/cost_vs_events.png``; a run that fails is a row with its error. Where a GPU is visible, GPU rows follow
-(teacher and distillation train steps/s and the Keras batch-1 latency, on the GPU against the CPU, same run);
-where none is, the table says ``no GPU visible: GPU rows not measured``. ``--probes`` then tells the data's
+Markdown tables (the rows; the peak RSS reached by the end of each stage) to stdout and ``OUT/scale.md``, the
+plot of wall time and peak RSS against events to ``OUT/cost_vs_events.png``; a run that fails is a row
+with its error. Where a GPU is visible, GPU rows follow (teacher and distillation train steps/s and the Keras
+batch-1 latency, on the GPU against the CPU, same run); where none is, the table says ``no GPU visible: GPU rows not measured``. ``--probes`` then tells the data's
 share of the peak from the model's, each in a fresh process per events count: the streamed data path alone
 (the held-out pass and one epoch of train batches) and the teacher alone (built and trained on one batch);
 ``OUT/memory.json`` and ``OUT/memory.md`` (``--modes ""`` runs the probes only).
@@ -69,11 +69,12 @@ def one_run(events, mode, out, quick):
     """Run one configuration in this process; returns its row (a dict)."""
     from tfcompress.pipeline import RunConfig, run
 
-    seconds, fits, train_rows, clock = {}, {}, [], FitClock()
+    seconds, peaks, fits, train_rows, clock = {}, {}, {}, [], FitClock()
 
     def progress(name, message, started):
         if name != "report":  # the report's line is timed from the run's start: the wall time says it
             seconds[name] = seconds.get(name, 0.0) + time.perf_counter() - started
+            peaks[name] = _peak_rss_mb()
         if name == "data":
             found = re.search(r"\(([\d,]+) train", message)
             train_rows.extend([int(found.group(1).replace(",", ""))] if found else [])
@@ -95,7 +96,7 @@ def one_run(events, mode, out, quick):
     rows = {(r["name"], r["format"]): r for r in report["stages"]}
     teacher = rows.get(("teacher", "keras"), {})
     return {"events": events, "mode": mode, "wall_s": round(wall, 1), "peak_rss_mb": _peak_rss_mb(),
-            "stage_s": {k: round(v, 1) for k, v in seconds.items()},
+            "stage_s": {k: round(v, 1) for k, v in seconds.items()}, "stage_peak_rss_mb": peaks,
             "teacher_params": teacher.get("params"),
             "teacher_float32_bytes": rows.get(("teacher_float32", "tflite"), {}).get("size_bytes"),
             "int8_bytes": rows.get(("student_int8", "tflite"), {}).get("size_bytes"),
@@ -154,6 +155,18 @@ def table(rows):
                  *(r.get("events_s", {}).get(c) for c in FIT_COLUMNS.values()), r["teacher_params"], f32, int8,
                  f"{f32 / int8:.1f}x" if f32 and int8 else None, *(r["auc"][k] for k in AUC_ROWS)]
         out.append("| " + " | ".join("" if c is None else str(c) for c in cells) + " |")
+    return "\n".join(out)
+
+
+def peak_table(rows):
+    """Where the peak is reached: the run's peak RSS (MB) so far at the end of each stage."""
+    rows = [r for r in rows if "error" not in r]
+    out = ["peak RSS (MB) by the end of each stage:", "",
+           "| events | mode | " + " | ".join(STAGE_COLUMNS) + " |", "| ---: | --- |" + " ---: |" * len(STAGE_COLUMNS)]
+    for r in rows:
+        peaks = r.get("stage_peak_rss_mb", {})
+        out.append(f"| {r['events']:,} | {r['mode']} | " + " | ".join(str(peaks.get(s, "")) for s in STAGE_COLUMNS)
+                   + " |")
     return "\n".join(out)
 
 
@@ -278,7 +291,7 @@ def write_outputs(rows, gpu, out, quick):
     os.makedirs(out, exist_ok=True)
     with open(os.path.join(out, "scale.json"), "w") as f:
         json.dump({"machine": f"{os.cpu_count()} cpu", "quick": quick, "rows": rows, "gpu": gpu}, f, indent=1)
-    text = table(rows) + "\n\n" + device_table(gpu)
+    text = table(rows) + "\n\n" + peak_table(rows) + "\n\n" + device_table(gpu)
     with open(os.path.join(out, "scale.md"), "w") as f:
         f.write(text + "\n")
     if any("error" not in r for r in rows):

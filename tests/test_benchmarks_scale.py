@@ -72,12 +72,14 @@ def test_throughput_table_marks_the_best_and_xla_fallback_says_why():
 
 def test_scale_tables_and_plot_from_two_rows(tmp_path):
     rows = [{"events": n, "mode": "streaming", "shards_s": 1.0, "wall_s": w, "peak_rss_mb": m,
-             "stage_s": {"teacher": w / 2}, "events_s": {"teacher": 5000, "distill": 20000},
+             "stage_s": {"teacher": w / 2}, "stage_peak_rss_mb": {"teacher": m - 1, "export": m},
+             "events_s": {"teacher": 5000, "distill": 20000},
              "teacher_params": 900_000, "teacher_float32_bytes": 3_600_000, "int8_bytes": 40_000,
              "auc": {"teacher": 0.7, "alone": 0.68, "distilled": 0.69, "int8": 0.69}}
             for n, w, m in [(20_000, 30.0, 900.0), (50_000, 60.0, 910.0)]]
     text = scale.write_outputs(rows, [], str(tmp_path), quick=True)
     assert "| 50,000 | streaming | 1.0 | 60.0 | 910.0 | " in text and "| 90.0x |" in text
+    assert "| 50,000 | streaming |  | 909.0 |  |  |  |  | 910.0 |  |" in text  # the peak by each stage's end
     assert text.endswith(scale.NO_GPU)
     png = tmp_path / "cost_vs_events.png"
     assert png.read_bytes().startswith(b"\x89PNG") and png.stat().st_size > 10_000

@@ -78,3 +78,27 @@ def test_the_run_report_says_when_the_teacher_trains_with_lazy_adam():
     assert "lazy Adam" not in student_note(spec(LAZY_MIN_ROWS), own_teacher)
     own_full = SimpleNamespace(student={"embedding": "full"}, teacher_model="teacher.keras")
     assert student_note(spec(LAZY_MIN_ROWS), own_full).endswith("looked up)")
+
+
+def test_release_optimizer_frees_the_moments_and_the_model_still_evaluates():
+    import gc
+    import weakref
+    from types import SimpleNamespace
+
+    from tfcompress.stages import RunContext
+    from tfcompress.stages.training import release_optimizer
+
+    task = SimpleNamespace(loss=lambda: "mse", keras_metrics=lambda: ["mae"])
+    model = keras.Sequential([keras.Input((1,), dtype="int32"), keras.layers.Embedding(LAZY_MIN_ROWS, 4),
+                              keras.layers.Flatten(), keras.layers.Dense(1)])
+    model.compile(optimizer=adam_for(model, 0.01), loss="mse")
+    x, y = np.arange(64).reshape(-1, 1), np.linspace(0, 1, 64)
+    model.fit(x, y, epochs=1, verbose=0)
+    before = model.evaluate(x, y, verbose=0)
+    moments = [weakref.ref(v) for v in model.optimizer.variables()]
+    assert len(moments) > 3  # iterations + two moments per weight
+    release_optimizer(RunContext(config=None, task=task, data=None), model)
+    gc.collect()
+    assert [m for m in moments if m() is not None] == []  # freed, not merely unreferenced by the model
+    loss, mae = model.evaluate(x, y, verbose=0)
+    assert loss == pytest.approx(before, rel=1e-6) and mae > 0
