@@ -13,10 +13,11 @@ in ``fit``, validation included) of the teacher and the distillation. Rows go to
 Markdown tables (the rows; the peak RSS reached by the end of each stage) to stdout and ``OUT/scale.md``, the
 plot of wall time and peak RSS against events to ``OUT/cost_vs_events.png``; a run that fails is a row
 with its error. Where a GPU is visible, GPU rows follow (teacher and distillation train steps/s and the Keras
-batch-1 latency, on the GPU against the CPU, same run); where none is, the table says ``no GPU visible: GPU rows not measured``. ``--probes`` then tells the data's
-share of the peak from the model's, each in a fresh process per events count: the streamed data path alone
-(the held-out pass and one epoch of train batches) and the teacher alone (built and trained on one batch);
-``OUT/memory.json`` and ``OUT/memory.md`` (``--modes ""`` runs the probes only).
+batch-1 latency, on the GPU against the CPU, same run); where none is, the table says ``no GPU visible: GPU
+rows not measured``. ``--probes`` then tells the data's share of the peak from the model's, each in a fresh
+process per events count: the streamed data path alone (the held-out pass and one epoch of train batches) and
+the teacher alone (built and trained on one batch); ``OUT/memory.json`` and ``OUT/memory.md`` (``--modes ""``
+runs the probes only).
 """
 import argparse
 import json

@@ -80,7 +80,17 @@ def fit_on_labels(context, model, epochs, lr, callbacks=()):
 
 def release_optimizer(context, model):
     """Recompile the trained ``model`` with a stateless optimizer, so that its Adam moments (two floats per
-    weight: 172 MB for the 10^7-event shop's teacher) are freed; it still predicts, evaluates and saves."""
+    weight: 172 MB for the 10^7-event shop's teacher) are freed; it still predicts, evaluates and saves.
+
+    Example:
+        >>> from types import SimpleNamespace
+        >>> m = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+        >>> m.compile("adam", "mse")
+        >>> task = SimpleNamespace(loss=lambda: "mse", keras_metrics=lambda: [])
+        >>> release_optimizer(SimpleNamespace(task=task), m)
+        >>> type(m.optimizer).__name__
+        'SGD'
+    """
     model.compile(optimizer=keras.optimizers.SGD(), loss=context.task.loss(), metrics=context.task.keras_metrics())
 
 
