@@ -22,6 +22,7 @@ from .._keras import keras
 from ..stages import SUMMARY, PARITY, Progress, RunContext
 from .config import ResolvedConfig, RunConfig
 from .distribute import make_distribution
+from .memory import release_freed_memory
 
 
 @dataclass
@@ -73,6 +74,7 @@ class Pipeline:
         self.context = RunContext(config=self.config, task=self.task, data=data, progress=self.progress,
                                   fit_verbose=2 if self.config.verbose else 0, run_id=run_id)
         self._data_fresh = True
+        release_freed_memory()  # the schema pass's buffers
         self.progress("data", data.description, started)
 
     @property
@@ -119,13 +121,15 @@ class Pipeline:
         """Run the config's selected stages, in the task's order (but those named in ``skip``, already
         restored by :meth:`resume`); return the results. Each stage starts from the same state whichever
         stages ran before it (the seed reset to ``seed + its index``, the data fresh), so a resumed run
-        computes what an uninterrupted one does. ``on_stage(name, results)`` is called after each stage."""
+        computes what an uninterrupted one does, and ends by handing what it freed back to the OS
+        (:func:`~tfcompress.pipeline.memory.release_freed_memory`). ``on_stage(name, results)`` is called after each stage."""
         for index, stage in enumerate(self.task.stages):
             if stage.name not in self.config.stages or stage.name in skip:
                 continue
             self._fresh_start(index)
             before = len(self.results)
             self.run_stage(stage)
+            release_freed_memory()  # what the stage freed, so that it is not under the next stage's peak
             if on_stage is not None:
                 on_stage(stage.name, self.results[before:])
         return self.results
