@@ -271,3 +271,42 @@ def test_early_stopping_restores_best_student():
     for a, b in zip(student.get_weights(), snaps[es.best_epoch]):
         np.testing.assert_array_equal(a, b)
     assert cb.EarlyStoppingOnStudentMetric.from_config(es.get_config()).patience == 2
+
+
+@pytest.mark.parametrize("patience", [0, 1, 2])
+def test_early_stopping_on_disk_stops_and_restores_as_keras_does(patience):
+    x, y = data(64)
+    runs = {}
+    for name, make in (("keras", keras.callbacks.EarlyStopping), ("disk", cb.EarlyStoppingOnDisk)):
+        model = mlp(seed=3)
+        model.compile(keras.optimizers.Adam(0.2), "binary_crossentropy")
+        es = make(monitor="val_loss", patience=patience, restore_best_weights=True)
+        keras.utils.set_random_seed(0)
+        h = model.fit(x, y, epochs=12, batch_size=16, verbose=0, shuffle=False, validation_data=(x[:8], y[:8]),
+                      callbacks=[es])
+        runs[name] = (len(h.epoch), es.best_epoch, es.stopped_epoch, model.get_weights())
+    (k_epochs, k_best, k_stop, k_w), (d_epochs, d_best, d_stop, d_w) = runs["keras"], runs["disk"]
+    assert (d_epochs, d_best, d_stop) == (k_epochs, k_best, k_stop)
+    assert 0 < d_best < d_epochs - 1  # the restored epoch is neither the first nor the last
+    for a, b in zip(d_w, k_w):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_early_stopping_on_disk_keeps_only_the_students_weights(monkeypatch):
+    x, y = data(64)
+    student, teacher = mlp(seed=2), mlp(seed=1, hidden=32)
+    teacher_before = teacher.get_weights()
+    d = Distiller(student, teacher, alpha=0.5)
+    d.compile(optimizer=keras.optimizers.Adam(0.05))
+    es, saved, snaps = cb.EarlyStoppingOnDisk(monitor="val_loss", patience=2), [], []
+    real_save = np.save
+    monkeypatch.setattr(np, "save", lambda path, a: (saved.append(a.shape), real_save(path, a)))
+    d.fit(x, y, epochs=8, batch_size=16, verbose=0, validation_data=(x[:8], y[:8]), callbacks=[
+        es, keras.callbacks.LambdaCallback(on_epoch_end=lambda e, l: snaps.append(student.get_weights()))])
+    assert {tuple(w.shape) for w in student.weights} <= set(saved)
+    assert not {(4, 32), (32,), (32, 1)} & set(saved)  # never a teacher's weight
+    for a, b in zip(student.get_weights(), snaps[es.best_epoch]):
+        np.testing.assert_array_equal(a, b)
+    for a, b in zip(teacher.get_weights(), teacher_before):
+        np.testing.assert_array_equal(a, b)
+    assert es._folder is None  # the temporary folder is gone

@@ -7,6 +7,8 @@
   registered: pass ``custom_objects=tfcompress.models.custom_objects()`` to be explicit).
 * :class:`EarlyStoppingOnStudentMetric` — stops when a metric stops improving and restores the best
   *student* weights (only the student's weights are copied, never the teacher's).
+* :class:`EarlyStoppingOnDisk` — Keras's ``EarlyStopping`` (the same rule), its best weights kept in a temporary
+  folder one variable at a time, and only those a fit changes (a Distiller's teachers are never copied).
 * :class:`TerminateOnNonFiniteLoss` — stops with a :class:`~tfcompress.errors.TFCompressError` naming the
   epoch, batch, optimizer step and the loss term that went NaN/inf (the Distiller adds it by default).
 
@@ -19,6 +21,7 @@ import math
 import os
 import shutil
 import tempfile
+import weakref
 
 import numpy as np
 
@@ -249,6 +252,66 @@ class EarlyStoppingOnStudentMetric(_StudentMonitor):
         return {"monitor": self.monitor, "mode": self.mode, "patience": self.patience,
                 "min_delta": self.min_delta, "restore_best_weights": self.restore_best_weights,
                 "verbose": self.verbose}
+
+
+class EarlyStoppingOnDisk(keras.callbacks.EarlyStopping):
+    """Keras's ``EarlyStopping``, its stopping rule unchanged, but with ``restore_best_weights`` the best
+    epoch's weights go to a temporary folder, one variable at a time, instead of a copy in memory, and only
+    the variables a fit changes: a Distiller's frozen teachers are skipped. Keras's copy of the 10^7-event
+    shop's teacher was 86 MB, two of them while an improving epoch replaced the last (see ``docs/scale``).
+
+    Example:
+        >>> m = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+        >>> m.compile(keras.optimizers.SGD(0.0), "mse")
+        >>> es = EarlyStoppingOnDisk("loss", patience=1)
+        >>> _ = m.fit(np.ones((8, 2)), np.ones(8), epochs=5, verbose=0, callbacks=[es])
+        >>> es.stopped_epoch, es.best_epoch
+        (1, 0)
+    """
+
+    def __init__(self, monitor="val_loss", *, restore_best_weights=True, **kwargs):
+        super().__init__(monitor, restore_best_weights=restore_best_weights, **kwargs)
+        self._folder = None
+
+    def on_train_begin(self, logs=None):
+        super().on_train_begin(logs)
+        self._folder = None
+
+    def on_epoch_end(self, epoch, logs=None):
+        restore, best_epoch = self.restore_best_weights, self.best_epoch
+        self.restore_best_weights = False  # Keras's rule, without its in-memory copy
+        try:
+            super().on_epoch_end(epoch, logs)
+        finally:
+            self.restore_best_weights = restore
+        counted = self.monitor in (logs or {}) and epoch >= self.start_from_epoch
+        if restore and counted and (self._folder is None or self.best_epoch != best_epoch):
+            self._save()
+
+    def on_train_end(self, logs=None):
+        restore, self.restore_best_weights = self.restore_best_weights, False
+        try:
+            super().on_train_end(logs)
+        finally:
+            self.restore_best_weights = restore
+        if restore and self._folder is not None:
+            for i, v in enumerate(self._variables()):
+                v.assign(np.load(os.path.join(self._folder, f"{i}.npy")))
+            if self.verbose:
+                print(f"Restoring model weights from the end of the best epoch: {self.best_epoch + 1}.")
+            shutil.rmtree(self._folder, ignore_errors=True)
+            self._folder = None
+
+    def _variables(self):
+        frozen = {id(w) for m in getattr(self.model, "teacher_models", ()) for w in m.weights}
+        return [w for w in self.model.weights if id(w) not in frozen]
+
+    def _save(self):
+        if self._folder is None:
+            self._folder = tempfile.mkdtemp(prefix="tfcompress-best-weights-")
+            weakref.finalize(self, shutil.rmtree, self._folder, True)  # also when the fit fails
+        for i, v in enumerate(self._variables()):
+            np.save(os.path.join(self._folder, f"{i}.npy"), v.numpy())
 
 
 class TerminateOnNonFiniteLoss(keras.callbacks.Callback):

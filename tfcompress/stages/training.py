@@ -10,6 +10,7 @@ Example:
 import time
 
 from .._keras import keras
+from ..callbacks import EarlyStoppingOnDisk
 from ..errors import TFCompressError
 from ..optimizers import adam_for
 from .base import Stage, StageResult
@@ -24,9 +25,10 @@ OWN_TEACHER_NOTE = "your teacher, not trained here"
 
 
 def early_stopping(task):
-    """Stop when the task's validation metric stops improving; keep the best weights."""
+    """Stop when the task's validation metric stops improving; keep the best weights (on disk, the student's
+    only when distilling: :class:`~tfcompress.callbacks.EarlyStoppingOnDisk`)."""
     mode = getattr(task, "metric_mode", "max")  # "min" for rmse
-    return keras.callbacks.EarlyStopping(task.monitor, mode=mode, patience=1, restore_best_weights=True)
+    return EarlyStoppingOnDisk(task.monitor, mode=mode, patience=1)
 
 
 def record_keras(context, name, model, started, note):
