@@ -1,0 +1,78 @@
+"""The resident set by phase of a run: which call inside which stage reaches the peak.
+
+    python benchmarks/memory_phases.py SHARDS OUT [--steps 150] [--stages teacher,baseline,distill]
+
+Runs ``tfcompress run --data SHARDS`` in this process with every ``fit`` cut to one epoch of ``--steps``
+steps, while a thread samples the resident set every 50 ms. A phase is the stage under way (``after-X``: the
+stage after ``X`` ended) and the Keras call inside it (``fit``, ``evaluate``, ``predict``, ``save``); the
+table gives each phase's highest resident set in MB, in the order the phases began. The figures in
+``docs/scale/release_memory.md`` came from it.
+"""
+import argparse
+import functools
+import threading
+import time
+
+
+def _rss_mb():
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * 4096 // 2**20
+
+
+class PhaseSampler:
+    """The highest resident set seen in each phase (a stack of names), sampled in a daemon thread."""
+
+    def __init__(self, interval=0.05):
+        self.stack, self.peaks = ["import"], {}
+        threading.Thread(target=self._sample, args=(interval,), daemon=True).start()
+
+    def _sample(self, interval):
+        while True:
+            phase = "/".join(self.stack)
+            self.peaks[phase] = max(self.peaks.get(phase, 0), _rss_mb())
+            time.sleep(interval)
+
+    def wrap(self, owner, name, steps=None):
+        """Record calls of ``owner.name`` as a phase; with ``steps``, cut fits to one epoch of that many."""
+        call = getattr(owner, name)
+
+        @functools.wraps(call)
+        def recorded(*args, **kwargs):
+            if steps:
+                kwargs.update(steps_per_epoch=min(kwargs.get("steps_per_epoch") or steps, steps), epochs=1)
+                kwargs.pop("initial_epoch", None)
+            self.stack.append(name)
+            try:
+                return call(*args, **kwargs)
+            finally:
+                self.stack.pop()
+
+        setattr(owner, name, recorded)
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("shards"), p.add_argument("out")
+    p.add_argument("--steps", type=int, default=150)
+    p.add_argument("--stages", default="teacher,baseline,distill")
+    a = p.parse_args(argv)
+    sampler = PhaseSampler()
+    from tfcompress import keras, tf
+    from tfcompress.pipeline import RunConfig, run
+
+    sampler.wrap(keras.Model, "fit", steps=a.steps)
+    for name in ("evaluate", "predict", "save"):
+        sampler.wrap(keras.Model, name)
+    sampler.wrap(tf.saved_model, "save")  # the stages' SavedModels
+    cfg = RunConfig(data=a.shards, out=f"{a.out}/run", savedmodels_dir=f"{a.out}/sm", tflite_dir=f"{a.out}/tfl",
+                    overwrite=True, resume=False, stages=a.stages.split(","))
+    sampler.stack[:] = ["data"]
+    run(cfg, progress=lambda name, message, started: sampler.stack.__setitem__(slice(None), [f"after-{name}"]))
+    time.sleep(0.2)
+    print("| phase | peak RSS MB |\n| --- | ---: |")
+    for phase, mb in list(sampler.peaks.items()):
+        print(f"| {phase} | {mb:,} |")
+
+
+if __name__ == "__main__":
+    main()
