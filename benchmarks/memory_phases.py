@@ -52,7 +52,8 @@ class PhaseSampler:
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("shards"), p.add_argument("out")
+    p.add_argument("shards", help="a shard folder (tfcompress data make)")
+    p.add_argument("out", help="folder for the run")
     p.add_argument("--steps", type=int, default=150)
     p.add_argument("--stages", default="teacher,baseline,distill")
     a = p.parse_args(argv)
@@ -66,8 +67,12 @@ def main(argv=None):
     sampler.wrap(tf.saved_model, "save")  # the stages' SavedModels
     cfg = RunConfig(data=a.shards, out=f"{a.out}/run", savedmodels_dir=f"{a.out}/sm", tflite_dir=f"{a.out}/tfl",
                     overwrite=True, resume=False, stages=a.stages.split(","))
+
+    def next_phase(name, message, started):  # a stage ended: the next one is under way
+        sampler.stack[:] = [f"after-{name}"]
+
     sampler.stack[:] = ["data"]
-    run(cfg, progress=lambda name, message, started: sampler.stack.__setitem__(slice(None), [f"after-{name}"]))
+    run(cfg, progress=next_phase)
     time.sleep(0.2)
     print("| phase | peak RSS MB |\n| --- | ---: |")
     for phase, mb in list(sampler.peaks.items()):

@@ -17,6 +17,7 @@ Example:
     >>> TemperatureSchedule.from_config(cbs[0].get_config()).value(9)
     1.0
 """
+import contextlib
 import math
 import os
 import shutil
@@ -277,23 +278,26 @@ class EarlyStoppingOnDisk(keras.callbacks.EarlyStopping):
         super().on_train_begin(logs)
         self._folder = None
 
-    def on_epoch_end(self, epoch, logs=None):
-        restore, best_epoch = self.restore_best_weights, self.best_epoch
-        self.restore_best_weights = False  # Keras's rule, without its in-memory copy
+    @contextlib.contextmanager
+    def _keras_without_copies(self):
+        """Keras's own logic runs with ``restore_best_weights`` off: no ``get_weights`` / ``set_weights``."""
+        restore, self.restore_best_weights = self.restore_best_weights, False
         try:
-            super().on_epoch_end(epoch, logs)
+            yield restore
         finally:
             self.restore_best_weights = restore
+
+    def on_epoch_end(self, epoch, logs=None):
+        best_epoch = self.best_epoch
+        with self._keras_without_copies() as restore:
+            super().on_epoch_end(epoch, logs)
         counted = self.monitor in (logs or {}) and epoch >= self.start_from_epoch
         if restore and counted and (self._folder is None or self.best_epoch != best_epoch):
             self._save()
 
     def on_train_end(self, logs=None):
-        restore, self.restore_best_weights = self.restore_best_weights, False
-        try:
+        with self._keras_without_copies() as restore:
             super().on_train_end(logs)
-        finally:
-            self.restore_best_weights = restore
         if restore and self._folder is not None:
             for i, v in enumerate(self._variables()):
                 v.assign(np.load(os.path.join(self._folder, f"{i}.npy")))
