@@ -20,6 +20,22 @@ def test_teacher_is_large_student_small_both_named_by_feature(shop):
         assert m.layers[-1].name == "logit"
 
 
+def test_the_students_large_id_tables_keep_compressed_rows_and_stay_phone_sized():
+    from tfcompress.data import Feature, FeatureSpec
+    from tfcompress.models.ctr import compressed_buckets
+
+    spec = FeatureSpec([Feature("user_id", "categorical", 250_001), Feature("item_id", "categorical", 66_667),
+                        Feature("brand", "categorical", 2_001)])
+    tables = {l.name: l for l in ctr_student(spec).layers if l.name.startswith("emb_")}
+    assert tables["emb_user_id"].num_buckets == 16_384 and tables["emb_item_id"].num_buckets == 16_384
+    assert tables["emb_user_id"].quotient.shape[0] == 16 and tables["emb_item_id"].quotient.shape[0] == 5
+    assert tables["emb_brand"].input_dim == 2_001                     # under compress_min_vocab: whole
+    small = {l.name: l for l in ctr_student(spec, compressed_rows=None).layers if l.name.startswith("emb_")}
+    assert small["emb_user_id"].num_buckets == 501                    # None: the sqrt(ids) default
+    assert ctr_student(spec).count_params() < 300_000                 # about 300 KB as int8
+    assert [compressed_buckets(v) for v in (1_000, 40_000, 10**7)] == [250, 10_000, 16_384]
+
+
 def test_cross_layer_matches_numpy():
     rng = np.random.default_rng(0)
     x0, x = rng.normal(size=(5, 6)).astype("float32"), rng.normal(size=(5, 6)).astype("float32")

@@ -12,6 +12,8 @@ Example:
     >>> teacher.count_params() > 20 * student.count_params()
     True
 """
+import math
+
 from .._keras import keras
 from ..errors import TFCompressError
 from .layers import Cross
@@ -19,6 +21,10 @@ from .layers import Cross
 #: the student's id tables of at least this many ids are compressed for the phone (its ``embedding`` kind)
 COMPRESS_MIN_VOCAB = 50_000
 STUDENT_TABLES = "qr"
+#: a compressed (quotient-remainder) student table keeps up to this many remainder rows, at most a quarter of its
+#: ids: at 10^7 shop events the default sqrt(ids) rows (501 for 250,001 users) cost 0.004 test AUC against 16,384
+#: (benchmarks/scale.py; docs/scale/student_tables.md)
+COMPRESSED_ROWS = 16_384
 _KIND_WORDS = {"qr": "quotient-remainder", "hash": "hashed", "mixed": "mixed-dimension", "lowrank": "low-rank"}
 
 
@@ -28,15 +34,27 @@ def ctr_teacher(spec, *, embedding_dim=64, cross_layers=3, hidden=(1024, 512, 25
 
 
 def ctr_student(spec, *, embedding_dim=8, cross_layers=1, hidden=(64, 32), name="ctr_student",
-                embedding=STUDENT_TABLES, compress_min_vocab=COMPRESS_MIN_VOCAB):
+                embedding=STUDENT_TABLES, compress_min_vocab=COMPRESS_MIN_VOCAB, compressed_rows=COMPRESSED_ROWS):
     """A small CTR model of the teacher's shape: narrow embeddings, one cross, a small MLP; its id tables of
-    ``compress_min_vocab`` ids or more are ``embedding`` tables (quotient-remainder by default; ``"full"``
-    keeps them whole), so a million-id teacher still gives a phone-sized student."""
+    ``compress_min_vocab`` ids or more are ``embedding`` tables (quotient-remainder by default, of
+    :func:`compressed_buckets` rows; ``"full"`` keeps them whole), so a million-id teacher still gives a
+    phone-sized student."""
     return dcn(spec, embedding_dim=embedding_dim, cross_layers=cross_layers, hidden=hidden, name=name,
-               embedding=embedding, compress_min_vocab=compress_min_vocab)
+               embedding=embedding, compress_min_vocab=compress_min_vocab, compressed_rows=compressed_rows)
 
 
-def student_table_note(spec, embedding=STUDENT_TABLES, compress_min_vocab=COMPRESS_MIN_VOCAB, **_):
+def compressed_buckets(vocab_size, rows=COMPRESSED_ROWS):
+    """Remainder rows of a compressed id table: ``rows``, but at most a quarter of the ids and at least sqrt(ids).
+
+    Example:
+        >>> compressed_buckets(250_001), compressed_buckets(20_000), compressed_buckets(250_001, rows=100)
+        (16384, 5000, 501)
+    """
+    return max(math.ceil(math.sqrt(vocab_size)), min(int(rows), int(vocab_size) // 4))
+
+
+def student_table_note(spec, embedding=STUDENT_TABLES, compress_min_vocab=COMPRESS_MIN_VOCAB,
+                       compressed_rows=COMPRESSED_ROWS, **_):
     """One line on the student's compressed id tables, or ``""`` when every table stays whole.
 
     Example:
@@ -49,8 +67,12 @@ def student_table_note(spec, embedding=STUDENT_TABLES, compress_min_vocab=COMPRE
     if not big:
         return ""
     names = ", ".join(f"{f.name} table ({f.vocab_size:,} ids)" for f in big)
-    return (f"the student's {names} {'is' if len(big) == 1 else 'are'} {_KIND_WORDS.get(embedding, embedding)}: "
-            f"id tables of {compress_min_vocab:,}+ ids are compressed for the phone")
+    rows = ""
+    if embedding == "qr" and compressed_rows:
+        sizes = [(compressed_buckets(f.vocab_size, compressed_rows), f.vocab_size) for f in big]
+        rows = " (" + " and ".join(f"{m:,} + {math.ceil(v / m):,} rows" for m, v in sizes) + ")"
+    return (f"the student's {names} {'is' if len(big) == 1 else 'are'} {_KIND_WORDS.get(embedding, embedding)}"
+            f"{rows}: id tables of {compress_min_vocab:,}+ ids are compressed for the phone")
 
 
 def embedding_width(vocab_size, embedding_dim):
@@ -58,12 +80,14 @@ def embedding_width(vocab_size, embedding_dim):
     return int(max(2, min(embedding_dim, round(6 * vocab_size ** 0.25))))
 
 
-def dcn(spec, *, embedding_dim, cross_layers, hidden, name, embedding="full", compress_min_vocab=None):
+def dcn(spec, *, embedding_dim, cross_layers, hidden, name, embedding="full", compress_min_vocab=None,
+        compressed_rows=None):
     """Build a DCN-v2 (parallel cross + deep) model from ``spec`` (see the module docstring): a
     :class:`~tfcompress.data.FeatureSpec` or a :class:`~tfcompress.data.Schema`, whose numeric statistics
     put :class:`~tfcompress.models.NumericNormalization` inside the model (raw numbers in). The output is
     one logit (binary), one value (regression) or ``num_classes`` logits (multiclass). Id tables of
-    ``compress_min_vocab`` ids or more are of kind ``embedding`` (see :func:`~tfcompress.models.make_embedding`)."""
+    ``compress_min_vocab`` ids or more are of kind ``embedding`` (see :func:`~tfcompress.models.make_embedding`);
+    ``compressed_rows`` sets a quotient-remainder table's rows (:func:`compressed_buckets`; None: sqrt(ids))."""
     from .embeddings import make_embedding
 
     from .preprocessing import preprocessed_inputs
@@ -77,7 +101,10 @@ def dcn(spec, *, embedding_dim, cross_layers, hidden, name, embedding="full", co
     for f in spec.features:
         if f.kind == "categorical" and embedding != "full" and f.vocab_size >= (compress_min_vocab or 0):
             width = embedding_width(f.vocab_size, embedding_dim)
-            parts.append(make_embedding(embedding, f.vocab_size, width, name=f"emb_{f.name}")(tensors[f.name]))
+            qr_rows = embedding == "qr" and compressed_rows
+            buckets = compressed_buckets(f.vocab_size, compressed_rows) if qr_rows else None
+            table = make_embedding(embedding, f.vocab_size, width, name=f"emb_{f.name}", num_buckets=buckets)
+            parts.append(table(tensors[f.name]))
         elif f.kind == "categorical":
             emb = keras.layers.Embedding(f.vocab_size, embedding_width(f.vocab_size, embedding_dim),
                                          name=f"emb_{f.name}")

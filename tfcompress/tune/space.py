@@ -46,6 +46,7 @@ SPACES = {
     "ctr": {"student.embedding_dim": (2, 4, 8, 16), "student.hidden": ((16,), (32,), (64, 32)),
             "student.cross_layers": (1, 2), "student.embedding": ("qr", "hash"),
             "student.compress_min_vocab": (50_000, 1_000),  # which id tables the student compresses
+            "student.compressed_rows": (16_384, 4_096),     # and how many rows each keeps
             "student_init": ("from-teacher:0.1", "from-teacher:0.25"), **_COMPRESSION},
     "table": {"student.embedding_dim": (2, 4, 8), "student.hidden": ((16,), (32,), (64, 32)),
               "student_init": ("from-teacher:0.1", "from-teacher:0.25"), **_COMPRESSION},
