@@ -6,12 +6,36 @@ TensorFlow's CPU tensors, tf.data's buffers and NumPy's small arrays come from t
 stages (a 21M-parameter teacher's training, then four students) they pile up. :func:`release_freed_memory`
 collects Python's garbage, then asks the allocators to give their free pages back: glibc's ``malloc_trim``
 (every arena) and, once pyarrow is loaded, its memory pool's ``release_unused``.
+
+glibc also raises its ``mmap`` threshold (up to 32 MB) each time a large block is freed, after which
+TensorFlow's tensors of a few MB come from the heap, where they fragment it and stay;
+:func:`map_large_blocks` fixes the threshold, so that those blocks are mapped alone and go back to the OS
+the moment they are freed (the 10^7-event teacher's build: 1,504 → 1,339 MB).
 """
 import ctypes
 import ctypes.util
 import functools
 import gc
 import sys
+
+#: blocks of at least this many bytes get their own mapping (:func:`map_large_blocks`)
+MMAP_THRESHOLD = 1 << 20
+_M_MMAP_THRESHOLD = -3  # mallopt's parameter number in glibc's malloc.h
+
+
+def map_large_blocks(threshold=MMAP_THRESHOLD):
+    """Have glibc map every allocation of ``threshold`` bytes or more on its own (a fixed ``M_MMAP_THRESHOLD``),
+    for the rest of the process; ``True`` when it was set, ``False`` where there is no glibc.
+
+    Example:
+        >>> map_large_blocks() in (True, False)
+        True
+    """
+    libc = _glibc()
+    if libc is None or not hasattr(libc, "mallopt"):
+        return False
+    libc.mallopt.argtypes, libc.mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
+    return bool(libc.mallopt(_M_MMAP_THRESHOLD, int(threshold)))
 
 
 def release_freed_memory():
@@ -34,13 +58,19 @@ def release_freed_memory():
 
 
 @functools.lru_cache(maxsize=1)
-def _malloc_trim():
+def _glibc():
     if not sys.platform.startswith("linux"):
         return None
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        trim = libc.malloc_trim
-    except (OSError, AttributeError):  # musl and other libcs have no malloc_trim
+        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+    except OSError:
+        return None
+
+
+@functools.lru_cache(maxsize=1)
+def _malloc_trim():
+    trim = getattr(_glibc(), "malloc_trim", None)  # musl and other libcs have no malloc_trim
+    if trim is None:
         return None
     trim.argtypes, trim.restype = [ctypes.c_size_t], ctypes.c_int
     return trim
