@@ -52,7 +52,11 @@ def main(argv=None):
     for i, (name, student) in enumerate(VARIANTS.items()):
         cmd = [sys.executable, os.path.abspath(__file__), a.shards, os.path.join(a.out, f"variant-{i}"),
                "--child", json.dumps(student)]
-        done = subprocess.run(cmd, capture_output=True, text=True, check=True)
+        done = subprocess.run(cmd, capture_output=True, text=True)
+        if done.returncode != 0:  # the child's last line names what went wrong (e.g. no shards there)
+            last = (done.stderr.strip().splitlines() or ["(no message)"])[-1]
+            print(f"row {name!r} failed: {last}", file=sys.stderr)
+            return 2
         row = json.loads(done.stdout.strip().splitlines()[-1])
         lines.append(f"| {name} | {row['params']:,} | {row['auc']:.4f} | {row['message'].split(';')[0]} |")
         print(lines[-1], file=sys.stderr, flush=True)

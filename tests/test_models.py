@@ -36,6 +36,15 @@ def test_the_students_large_id_tables_keep_compressed_rows_and_stay_phone_sized(
     assert [compressed_buckets(v) for v in (1_000, 40_000, 10**7)] == [250, 10_000, 16_384]
 
 
+def test_a_bad_compressed_rows_is_a_clear_error():
+    from tfcompress.data import Feature, FeatureSpec
+
+    spec = FeatureSpec([Feature("user_id", "categorical", 60_000)])
+    for bad in (0, -3, "many", 2.5):
+        with pytest.raises(TFCompressError, match="compressed_rows="):
+            ctr_student(spec, compressed_rows=bad)
+
+
 def test_cross_layer_matches_numpy():
     rng = np.random.default_rng(0)
     x0, x = rng.normal(size=(5, 6)).astype("float32"), rng.normal(size=(5, 6)).astype("float32")

@@ -97,6 +97,10 @@ def dcn(spec, *, embedding_dim, cross_layers, hidden, name, embedding="full", co
     if embedding_dim < 1 or cross_layers < 0 or any(int(h) < 1 for h in hidden):
         raise TFCompressError(
             f"bad model size: embedding_dim={embedding_dim}, cross_layers={cross_layers}, hidden={hidden}")
+    if compressed_rows is not None and (isinstance(compressed_rows, bool) or not isinstance(compressed_rows, int)
+                                        or compressed_rows < 1):
+        raise TFCompressError(f"compressed_rows={compressed_rows!r} must be a whole number of rows >= 1, "
+                              f"e.g. 16384, or null for sqrt(ids) rows")
     inputs, parts = raw_inputs, []
     for f in spec.features:
         if f.kind == "categorical" and embedding != "full" and f.vocab_size >= (compress_min_vocab or 0):
