@@ -7,36 +7,17 @@ stages (a 21M-parameter teacher's training, then four students) they pile up. :f
 collects Python's garbage, then asks the allocators to give their free pages back: glibc's ``malloc_trim``
 (every arena) and, once pyarrow is loaded, its memory pool's ``release_unused``.
 
-glibc also raises its ``mmap`` threshold (up to 32 MB) each time a large block is freed, after which
-TensorFlow's tensors of a few MB come from the heap, where they fragment it and stay;
-:func:`map_large_blocks` fixes the threshold, so that those blocks are mapped alone and go back to the OS
-the moment they are freed (the 10^7-event teacher's build: 1,467 → 1,339 MB; the fits' peaks did not move).
+TensorFlow's oneDNN kernels (on by default on x86) would otherwise take every tensor of 256 KB+ from a pool
+of their own that never shrinks, so the teacher's training stays resident under every later stage;
+``import tfcompress`` sets ``TF_ONEDNN_USE_SYSTEM_ALLOCATOR=1`` (unless you set it), which sends those
+tensors to the C allocator too (the 10^7-event run's highest phase, 150 steps a fit: 1,724 → 1,529 MB, at
+the same training speed; ``docs/scale/release_memory.md``).
 """
 import ctypes
 import ctypes.util
 import functools
 import gc
 import sys
-
-#: blocks of at least this many bytes get their own mapping (:func:`map_large_blocks`)
-MMAP_THRESHOLD = 1 << 20
-_M_MMAP_THRESHOLD = -3  # mallopt's parameter number in glibc's malloc.h
-
-
-def map_large_blocks(threshold=MMAP_THRESHOLD):
-    """Have glibc map every allocation of ``threshold`` bytes or more on its own (a fixed ``M_MMAP_THRESHOLD``),
-    for the rest of the process; ``True`` when it was set, ``False`` where there is no glibc.
-
-    Example:
-        >>> map_large_blocks() in (True, False)
-        True
-    """
-    libc = _glibc()
-    if libc is None or not hasattr(libc, "mallopt"):
-        return False
-    libc.mallopt.argtypes, libc.mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
-    return bool(libc.mallopt(_M_MMAP_THRESHOLD, int(threshold)))
-
 
 def release_freed_memory():
     """Collect garbage and return the allocators' free pages to the OS; ``True`` when glibc's

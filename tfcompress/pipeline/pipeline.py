@@ -22,7 +22,7 @@ from .._keras import keras
 from ..stages import SUMMARY, PARITY, Progress, RunContext
 from .config import ResolvedConfig, RunConfig
 from .distribute import make_distribution
-from .memory import map_large_blocks, release_freed_memory
+from .memory import release_freed_memory
 
 
 @dataclass
@@ -62,7 +62,6 @@ class Pipeline:
 
     def __init__(self, config, progress=None, run_id=None, distribution=None):
         started = time.perf_counter()
-        map_large_blocks()  # freed tensors of 1 MB+ go back to the OS at once, not into a fragmented heap
         self.distribution = distribution or make_distribution(getattr(config, "distribute", None))
         self.config = config if isinstance(config, ResolvedConfig) else config.validate()
         self.task = self.config.task
