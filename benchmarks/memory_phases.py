@@ -4,9 +4,10 @@
 
 Runs ``tfcompress run --data SHARDS`` in this process with every ``fit`` cut to one epoch of ``--steps``
 steps, while a thread samples the resident set every 50 ms. A phase is the stage under way (``after-X``: the
-stage after ``X`` ended) and the Keras call inside it (``fit``, ``evaluate``, ``predict``, ``save``); the
-table gives each phase's highest resident set in MB, in the order the phases began. The figures in
-``docs/scale/release_memory.md`` came from it.
+stage after ``X`` ended) and the call inside it (Keras's ``fit``, ``evaluate``, ``predict``, ``save``, the
+TFLite converter's ``convert``, a ``.tflite`` file's ``tflite-predict``); the table gives each phase's highest
+resident set in MB, in the order the phases began. The figures in ``docs/scale/release_memory.md`` came
+from it.
 """
 import argparse
 import functools
@@ -32,8 +33,9 @@ class PhaseSampler:
             self.peaks[phase] = max(self.peaks.get(phase, 0), _rss_mb())
             time.sleep(interval)
 
-    def wrap(self, owner, name, steps=None):
-        """Record calls of ``owner.name`` as a phase; with ``steps``, cut fits to one epoch of that many."""
+    def wrap(self, owner, name, steps=None, label=None):
+        """Record calls of ``owner.name`` as a phase (named ``label``, default ``name``); with ``steps``, cut
+        fits to one epoch of that many."""
         call = getattr(owner, name)
 
         @functools.wraps(call)
@@ -41,13 +43,26 @@ class PhaseSampler:
             if steps:
                 kwargs.update(steps_per_epoch=min(kwargs.get("steps_per_epoch") or steps, steps), epochs=1)
                 kwargs.pop("initial_epoch", None)
-            self.stack.append(name)
+            self.stack.append(label or name)
             try:
                 return call(*args, **kwargs)
             finally:
                 self.stack.pop()
 
         setattr(owner, name, recorded)
+
+    def wrap_converters(self, converter_class):
+        """Record the ``convert`` of every converter ``converter_class.from_saved_model`` makes (how the
+        export converts) as the phase ``convert``."""
+        make = converter_class.from_saved_model
+
+        @functools.wraps(make)
+        def made(*args, **kwargs):
+            converter = make(*args, **kwargs)
+            self.wrap(converter, "convert")
+            return converter
+
+        converter_class.from_saved_model = staticmethod(made)
 
 
 def main(argv=None):
@@ -59,12 +74,15 @@ def main(argv=None):
     a = p.parse_args(argv)
     sampler = PhaseSampler()
     from tfcompress import keras, tf
+    from tfcompress.export import TFLiteModel
     from tfcompress.pipeline import RunConfig, run
 
     sampler.wrap(keras.Model, "fit", steps=a.steps)
     for name in ("evaluate", "predict", "save"):
         sampler.wrap(keras.Model, name)
     sampler.wrap(tf.saved_model, "save")  # the stages' SavedModels
+    sampler.wrap_converters(tf.lite.TFLiteConverter)  # the exports' conversions
+    sampler.wrap(TFLiteModel, "predict", label="tflite-predict")  # scoring the .tflite files
     cfg = RunConfig(data=a.shards, out=f"{a.out}/run", savedmodels_dir=f"{a.out}/sm", tflite_dir=f"{a.out}/tfl",
                     overwrite=True, resume=False, stages=a.stages.split(","))
 

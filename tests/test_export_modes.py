@@ -212,3 +212,28 @@ def test_int16x8_on_a_transformer_student_fails_with_a_hint(tmp_path):
     with pytest.raises(TFCompressError, match=r"mode 'int16x8'.*recorded during calibration.*use mode='int8'"):
         export.to_tflite(m, tmp_path / "t.tflite", mode="int16x8", representative=rep)
     assert not list(tmp_path.iterdir())  # nothing half-written
+
+
+def _offset_buffers(path):
+    from ai_edge_litert import schema_py_generated as schema
+
+    blob = open(path, "rb").read()
+    return [b.offset for b in schema.ModelT.InitFromPackedBuf(blob, 0).buffers if b.offset]
+
+
+def test_big_float32_files_keep_their_weights_after_the_tables(trained_student, held_out, tmp_path, monkeypatch):
+    from tfcompress.export import tflite as tflite_module
+
+    small = export.to_tflite(trained_student, tmp_path / "inline.tflite", mode="float32")
+    assert _offset_buffers(small) == []  # below BUFFER_OFFSET_MIN_BYTES: the usual layout
+    monkeypatch.setattr(tflite_module, "BUFFER_OFFSET_MIN_BYTES", 1)  # the student counts as big now
+    big = export.to_tflite(trained_student, tmp_path / "offset.tflite", mode="float32", parity_data=held_out,
+                           tolerance={"max_abs": 1e-5})
+    assert _offset_buffers(big), "the weights are still inside the flatbuffer's tables"
+    inputs = {k: v for k, v in held_out.items() if k != "labels"}
+    np.testing.assert_allclose(export.TFLiteModel(big).predict(inputs), trained_student.predict(inputs, verbose=0),
+                               atol=1e-5)
+    kept = export.to_tflite(trained_student, tmp_path / "kept.tflite", mode="float32", buffer_offset=False)
+    assert _offset_buffers(kept) == []
+    with pytest.raises(TFCompressError, match="buffer_offset=True applies to mode='float32'"):
+        export.convert(trained_student, mode="dynamic", buffer_offset=True)

@@ -6,9 +6,10 @@ import sys
 
 import pytest
 
-from tfcompress.pipeline.memory import _malloc_trim, release_freed_memory
+from tfcompress._allocators import malloc_trim
+from tfcompress.pipeline.memory import release_freed_memory
 
-glibc = pytest.mark.skipif(_malloc_trim() is None, reason="no glibc malloc_trim on this platform")
+glibc = pytest.mark.skipif(malloc_trim() is None, reason="no glibc malloc_trim on this platform")
 
 
 def _rss_mb():
@@ -38,7 +39,7 @@ def test_freed_heap_blocks_leave_the_resident_set():
 def test_without_glibc_it_only_collects(monkeypatch):
     from tfcompress.pipeline import memory
 
-    monkeypatch.setattr(memory, "_malloc_trim", lambda: None)
+    monkeypatch.setattr(memory, "malloc_trim", lambda: None)
     assert memory.release_freed_memory() is False
 
 
@@ -88,3 +89,47 @@ def test_tensorflows_freed_tensors_leave_the_resident_set():
     setting, returned = run()
     assert setting == "1", f"import tfcompress left TF_ONEDNN_USE_SYSTEM_ALLOCATOR {setting} ({returned:.0f} MB left)"
     assert returned > 80, f"after import tfcompress only {returned:.0f} MB of 100 MB of freed tensors left the process"
+
+
+_ARENAS = """
+import ctypes, os, sys, tempfile, threading
+if sys.argv[1] == "tfcompress":
+    import tfcompress
+libc = ctypes.CDLL("libc.so.6")
+libc.malloc.restype, libc.malloc.argtypes = ctypes.c_void_p, [ctypes.c_size_t]
+libc.free.argtypes = [ctypes.c_void_p]
+together = threading.Barrier(12)
+def work():  # a thread's first malloc takes an arena of its own while glibc's limit allows (all alive at once:
+    block = libc.malloc(1000)  # an ended thread's arena goes to the next thread)
+    together.wait()
+    libc.free(block)
+threads = [threading.Thread(target=work) for _ in range(12)]
+for t in threads: t.start()
+for t in threads: t.join()
+libc.fopen.restype, libc.fopen.argtypes = ctypes.c_void_p, [ctypes.c_char_p, ctypes.c_char_p]
+libc.malloc_info.argtypes, libc.fclose.argtypes = [ctypes.c_int, ctypes.c_void_p], [ctypes.c_void_p]
+path = os.path.join(tempfile.mkdtemp(), "info.xml")
+fp = libc.fopen(path.encode(), b"w"); libc.malloc_info(0, fp); libc.fclose(fp)
+print(open(path).read().count("<heap nr="))
+"""
+
+
+@glibc
+def test_import_caps_glibcs_arenas_unless_you_set_them():
+    import subprocess
+
+    inherited = {k: v for k, v in os.environ.items() if k != "MALLOC_ARENA_MAX"}
+
+    def arenas(first, **env):
+        out = subprocess.run([sys.executable, "-c", _ARENAS, first], capture_output=True, text=True,
+                             timeout=120, env={**inherited, **env})
+        assert out.returncode == 0, out.stderr[-2000:]
+        return int(out.stdout.split()[-1])
+
+    from tfcompress._allocators import MALLOC_ARENAS
+
+    uncapped = arenas("plain")
+    if uncapped <= MALLOC_ARENAS:
+        pytest.skip(f"glibc made only {uncapped} arenas for 12 threads here: nothing to cap")
+    assert arenas("tfcompress") <= MALLOC_ARENAS
+    assert arenas("tfcompress", MALLOC_ARENA_MAX="6") > MALLOC_ARENAS, "import tfcompress overrode MALLOC_ARENA_MAX"

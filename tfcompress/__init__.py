@@ -11,9 +11,9 @@ The public API is a handful of submodules that read like Keras::
 
 Importing tfcompress selects Keras 2 (tf_keras) for the TensorFlow Model Optimization Toolkit, without
 importing TensorFlow yet: the first submodule that needs it imports it (quietly: TensorFlow's start-up
-log is silenced unless ``TFCOMPRESS_VERBOSE=1``). It also has TensorFlow's oneDNN kernels hand freed
-tensors back to the OS (``TF_ONEDNN_USE_SYSTEM_ALLOCATOR=1``, unless you set it; see
-:mod:`tfcompress.pipeline.memory`). Take that Keras, and TensorFlow, from tfcompress (never ``import keras``)::
+log is silenced unless ``TFCOMPRESS_VERBOSE=1``). It also sets the allocators up to hand freed memory back
+(``TF_ONEDNN_USE_SYSTEM_ALLOCATOR=1`` and two glibc arenas, unless you set ``MALLOC_ARENA_MAX``; see
+:mod:`tfcompress._allocators`). Take that Keras, and TensorFlow, from tfcompress (never ``import keras``)::
 
     from tfcompress import keras, tf
 """
@@ -21,6 +21,7 @@ import importlib
 import os
 import sys
 
+from . import _allocators
 from .errors import TFCompressError
 
 _KERAS3_MESSAGE = (
@@ -57,19 +58,9 @@ def verbose():
     return os.environ.get("TFCOMPRESS_VERBOSE", "").strip().lower() in ("1", "true", "yes", "on")
 
 
-def _return_freed_tensors():
-    """Have TensorFlow's oneDNN CPU allocator take tensors of 256 KB+ from the C allocator instead of its own
-    pool, unless ``TF_ONEDNN_USE_SYSTEM_ALLOCATOR`` is set already.
-
-    The pool keeps the run's high-water mark for the rest of the process (a 10^7-event teacher's training
-    stays resident under every later stage); the C allocator hands freed tensors back to the OS. TensorFlow
-    reads the variable once, at its first large allocation, so this runs at ``import tfcompress``.
-    """
-    os.environ.setdefault("TF_ONEDNN_USE_SYSTEM_ALLOCATOR", "1")
-
-
 _select_legacy_keras()
-_return_freed_tensors()
+_allocators.return_freed_tensors()
+_allocators.limit_malloc_arenas()
 
 __version__ = "0.1.0"
 

@@ -6,6 +6,9 @@ on parity.
 per-tensor requantization) and writes the file. Every file gets a JSON sidecar (``NAME.json``) with the
 input spec, the quantization of inputs and outputs, the mode, the objective, the source model, versions,
 and parity figures when ``parity_data`` is given; the parity gate runs once, on the bytes as written.
+A ``float32`` file of a model with :data:`BUFFER_OFFSET_MIN_BYTES` of weights or more (a big teacher's
+reference file) keeps them after the flatbuffer's tables, so the converter holds one copy of them instead
+of four (see :func:`~tfcompress.export.converter_for`); it loads in TFLite 2.14+ and LiteRT.
 
 Example:
     >>> import os, tempfile, numpy as np
@@ -34,11 +37,14 @@ from .savedmodel import serving_signature
 from .tflite_model import TFLiteModel, sidecar_path
 
 DEFAULT_DIR = "tflite_export"
+#: float32 files of models with this many bytes of weights or more store them after the flatbuffer's tables
+BUFFER_OFFSET_MIN_BYTES = 64 * 2**20
 
 
 def to_tflite(model, path=None, *, mode="int8", representative=None, num_calibration=200, int8_io=True,
               name=None, parity_data=None, tolerance=None, objective="binary", progress=False, metadata=None,
-              float_fallback=None, rewrite=None, task=None, validation=None, per_channel=True, recovery=()):
+              float_fallback=None, rewrite=None, task=None, validation=None, per_channel=True, recovery=(),
+              buffer_offset=None):
     """Convert ``model`` and write ``path`` (default ``tflite_export/NAME.tflite``) plus a JSON sidecar.
 
     ``rewrite``: a function ``bytes -> bytes`` applied to the converted flatbuffer before anything is
@@ -57,6 +63,9 @@ def to_tflite(model, path=None, *, mode="int8", representative=None, num_calibra
     or ``"mse"`` activation ranges, ``"mixed"`` int8/16x8/float by measured sensitivity (needs
     ``validation``; its limit is ``tolerance``'s ``max_abs``/``mean_abs``, default 0.05), see
     :mod:`tfcompress.export.recovery`; the sidecar's ``recovery`` entry says what each option changed.
+    ``buffer_offset`` (``float32``): the weights after the flatbuffer's tables (see
+    :func:`~tfcompress.export.converter_for`); ``None``, the default, does so from
+    :data:`BUFFER_OFFSET_MIN_BYTES` of weights on and without ``rewrite``.
 
     Example:
         >>> import os, tempfile
@@ -81,8 +90,11 @@ def to_tflite(model, path=None, *, mode="int8", representative=None, num_calibra
                                     tolerance=tolerance, objective=objective, progress=progress,
                                     float_fallback=float_fallback)
     else:
+        offset = buffer_offset if buffer_offset is not None else (
+            mode == "float32" and rewrite is None and model.count_params() * 4 >= BUFFER_OFFSET_MIN_BYTES)
         blob = convert(model, mode=mode, representative=representative, num_calibration=num_calibration,
-                       int8_io=int8_io, progress=progress, float_fallback=float_fallback, per_channel=per_channel)
+                       int8_io=int8_io, progress=progress, float_fallback=float_fallback, per_channel=per_channel,
+                       buffer_offset=offset)
     if rewrite is not None:
         blob = _rewritten(blob, rewrite)
     write_bytes(path, blob)

@@ -100,7 +100,7 @@ def write_tflite(context, model, path, mode, meta):
         return _with_meta(path, meta)
     if mode == "int4-weights":
         float_path = path[:-len(".tflite")] + "_float32_source.tflite"
-        to_tflite(model, float_path, mode="float32", **common)
+        to_tflite(model, float_path, mode="float32", buffer_offset=False, **common)  # the quantizer reads it
         try:
             return _with_meta(quantize_with_litert(float_path, "int4_weights", out_path=path), meta)
         finally:
