@@ -9,7 +9,8 @@ collects Python's garbage, then asks the allocators to give their free pages bac
 
 ``import tfcompress`` has already set the allocators up to keep less (:mod:`tfcompress._allocators`):
 oneDNN's large tensors from the C allocator rather than oneDNN's pool that never shrinks, and glibc's
-arenas capped at two (10^7-event run, highest phase: 1,724 → 1,529 MB; ``docs/scale/release_memory.md``).
+arenas capped at two (with the export's ``buffer_offset``, the 10^7-event run's peak: 1,882 → 1,589 MB;
+``docs/scale/release_memory.md``).
 """
 import gc
 import sys
